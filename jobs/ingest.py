@@ -1,0 +1,49 @@
+"""Land nightly ZTF alert dumps as Delta tables.
+
+    python jobs/ingest.py --source ztf_public_20181129.tar.gz [--night YYYYMMDD] [--lake ROOT]
+    spark-submit jobs/ingest.py --source s3://bucket/ztf_public_20181129.tar.gz
+
+``--source``: a ztf_public_YYYYMMDD.tar.gz, a folder or glob of .avro files, local or s3://.
+Bad files go to the quarantine table; the job exits 0 and says how many. A missing or
+empty source exits 2 with one line.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+
+from lake import engine
+from lake.cli import fail, parse_night, setup_logging
+from lake.config import load_config
+from lake.pipeline.ingest import ingest
+from lake.ztf.sources import SourceError
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--source", required=True, help="tarball, folder or glob (local or s3://)")
+    parser.add_argument("--night", help="YYYYMMDD (default: from the file name, else the alerts' jd)")
+    parser.add_argument("--lake", help="lake root (default: lake.root of the configuration)")
+    parser.add_argument("--workers", type=int, help="decoding processes (default: one per core)")
+    args = parser.parse_args(argv)
+    setup_logging()
+    config = load_config(overrides={"lake": {"root": args.lake}} if args.lake else None)
+    try:
+        result = ingest(config, args.source, parse_night(args.night), args.workers)
+    except SourceError as error:
+        fail(str(error))
+    finally:
+        engine.stop()
+    rate = result.items / result.seconds if result.seconds else 0.0
+    print(f"ingested {result.source if hasattr(result, 'source') else args.source}: "
+          f"{result.items} files, {result.alerts} alerts landed, "
+          f"{result.quarantined} quarantined, in {result.seconds:.1f} s ({rate:.0f} files/s); "
+          f"night {result.night}, run {result.run_id}")
+    for name, counts in result.tables.items():
+        print(f"  {name:<18} +{counts['inserted']} rows, {counts['updated']} updated")
+    return 0
+
+
+if __name__ == "__main__":
+    logging.captureWarnings(True)
+    raise SystemExit(main())

@@ -1,0 +1,34 @@
+"""Helpers shared by the thin entry points in ``jobs/``: logging and clean failures."""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+
+def setup_logging() -> None:
+    logging.basicConfig(
+        level=os.environ.get("ALERT_LAKE_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
+        stream=sys.stderr)
+    for noisy in ("py4j", "pyspark", "botocore", "urllib3", "s3transfer"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Stop the job with one clear line on stderr."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def parse_night(text: str | None) -> int | None:
+    """``YYYYMMDD`` -> int, or a clear error.
+
+    >>> parse_night("20181129")
+    20181129
+    """
+    if text is None:
+        return None
+    if len(text) != 8 or not text.isdigit():
+        fail(f"--night must be YYYYMMDD, got {text!r}")
+    return int(text)

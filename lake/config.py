@@ -1,0 +1,71 @@
+"""Configuration: ``conf/default.yaml``, then ``conf/$ALERT_LAKE_ENV.yaml``, then environment.
+
+Nothing else in the project reads configuration files or environment variables for
+settings; jobs call :func:`load_config` once and pass the result down.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+CONF_DIR = Path(os.environ.get("ALERT_LAKE_CONF_DIR", Path(__file__).resolve().parents[1] / "conf"))
+
+# Environment shortcuts for the settings operators change most.
+ENV_SHORTCUTS = {
+    "ALERT_LAKE_ROOT": ("lake", "root"),
+    "ALERT_LAKE_ENGINE": ("engine", "mode"),
+    "SPARK_REMOTE": ("engine", "remote"),
+    "ALERT_LAKE_WORKERS": ("ingest", "workers"),
+    "AWS_ENDPOINT_URL": ("object_store", "endpoint"),
+    "ALERT_LAKE_S3_ENDPOINT": ("object_store", "endpoint"),
+    "AWS_REGION": ("object_store", "region"),
+}
+GENERIC_PREFIX = "ALERT_LAKE__"
+
+
+def _merge(base: dict, override: Mapping) -> dict:
+    merged = copy.deepcopy(base)
+    for key, value in (override or {}).items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _read_yaml(path: Path) -> dict:
+    with open(path) as handle:
+        return yaml.safe_load(handle) or {}
+
+
+def load_config(env: str | None = None, overrides: Mapping | None = None,
+                environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Return the merged configuration as a nested dict.
+
+    >>> cfg = load_config(environ={"ALERT_LAKE_ROOT": "/tmp/x", "ALERT_LAKE__ingest__workers": "3"})
+    >>> cfg["lake"]["root"], cfg["ingest"]["workers"]
+    ('/tmp/x', 3)
+    """
+    environ = os.environ if environ is None else environ
+    config = _read_yaml(CONF_DIR / "default.yaml")
+    env = env or environ.get("ALERT_LAKE_ENV")
+    if env:
+        env_file = CONF_DIR / f"{env}.yaml"
+        if not env_file.exists():
+            raise FileNotFoundError(f"ALERT_LAKE_ENV={env} but {env_file} does not exist")
+        config = _merge(config, _read_yaml(env_file))
+    # Later shortcuts win: ALERT_LAKE_S3_ENDPOINT over AWS_ENDPOINT_URL.
+    for name, (section, key) in ENV_SHORTCUTS.items():
+        if environ.get(name):
+            config.setdefault(section, {})[key] = yaml.safe_load(environ[name])
+    for name, value in environ.items():
+        if name.startswith(GENERIC_PREFIX):
+            section, _, key = name[len(GENERIC_PREFIX):].partition("__")
+            if section and key:
+                config.setdefault(section, {})[key] = yaml.safe_load(value)
+    config["env"] = env or "default"
+    return _merge(config, overrides or {})

@@ -1,0 +1,157 @@
+"""The compute engine: the only module that knows engine differences.
+
+Three ways to get a SparkSession, one code path for the jobs:
+
+* ``embedded`` (default): a Sail Spark Connect server (``pysail``) started inside this
+  process; no server to run by hand, Delta and S3 built in.
+* ``remote``: any Spark Connect server (``SPARK_REMOTE=sc://host:port``), including
+  ``spark-submit --remote``.
+* ``cluster``: classic Spark under ``spark-submit`` on a Spark 4.2 cluster with delta-spark
+  (settings from ``conf/cluster.yaml``).
+
+Everything engine-specific (schema DDL, path schemes, UDF parallelism) is a function here.
+"""
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+
+from lake import storage
+
+log = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_embedded_server = None
+_session = None
+_session_mode = None
+
+
+def engine_mode(config: dict) -> str:
+    """Resolve ``engine.mode: auto`` to embedded, remote or cluster."""
+    mode = (config.get("engine", {}).get("mode") or "auto").lower()
+    if mode != "auto":
+        return mode
+    if config.get("engine", {}).get("remote") or os.environ.get("SPARK_REMOTE"):
+        return "remote"
+    # spark-submit (classic) hands the Python driver a Py4J gateway.
+    if os.environ.get("PYSPARK_GATEWAY_PORT"):
+        return "cluster"
+    return "embedded"
+
+
+def _start_embedded(config: dict) -> str:
+    """Start Sail in-process once and return its sc:// URL."""
+    global _embedded_server
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("RUST_LOG", "warn")  # Sail logs every session at INFO otherwise
+    # Sail reads the object-store endpoint from the environment; credentials are
+    # already there (they only ever come from the environment).
+    for name, value in storage.object_store_env(config).items():
+        os.environ.setdefault(name, value)
+    if _embedded_server is None:
+        from pysail.spark import SparkConnectServer
+
+        server = SparkConnectServer(ip="127.0.0.1", port=0)
+        server.start(background=True)
+        _embedded_server = server
+        atexit.register(stop)
+    host, port = _embedded_server.listening_address
+    return f"sc://{host}:{port}"
+
+
+def get_spark(config: dict):
+    """Return the SparkSession for this process (created once)."""
+    global _session, _session_mode
+    from pyspark.sql import SparkSession
+
+    with _lock:
+        if _session is not None:
+            return _session
+        mode = engine_mode(config)
+        spark_conf = dict(config.get("engine", {}).get("spark_conf") or {})
+        if mode == "embedded":
+            builder = SparkSession.builder.remote(_start_embedded(config))
+        elif mode == "remote":
+            url = config.get("engine", {}).get("remote") or os.environ["SPARK_REMOTE"]
+            builder = SparkSession.builder.remote(url)
+        elif mode == "cluster":
+            builder = SparkSession.builder.appName("alert-lake")
+        else:
+            raise ValueError(f"unknown engine mode {mode!r} (embedded, remote, cluster, auto)")
+        session = builder.getOrCreate()
+        for key, value in spark_conf.items():
+            try:
+                session.conf.set(key, str(value))
+            except Exception as error:  # static confs cannot change once a session runs
+                log.debug("spark conf %s not set: %s", key, error)
+        _session, _session_mode = session, mode
+        log.info("engine: %s (Spark %s)", mode, session.version)
+        return session
+
+
+def stop() -> None:
+    """Stop the session and the embedded server (tests and job exits)."""
+    global _session, _embedded_server
+    with _lock:
+        if _session is not None:
+            try:
+                _session.stop()
+            except Exception:  # the server may already be gone at interpreter exit
+                pass
+            _session = None
+        if _embedded_server is not None:
+            try:
+                _embedded_server.stop()
+            except Exception:
+                pass
+            _embedded_server = None
+
+
+def spark_path(config: dict, uri: str) -> str:
+    """The path a Spark engine reads: Hadoop's S3 connector on a cluster is ``s3a://``."""
+    if engine_mode(config) == "cluster" and uri.startswith("s3://"):
+        return "s3a://" + uri[len("s3://"):]
+    return uri
+
+
+def add_columns(spark, config: dict, uri: str, fields) -> None:
+    """Add nullable columns to a Delta table without rewriting its data.
+
+    ``fields`` is a list of pyarrow fields. Sail does not parse ALTER TABLE, and it
+    silently drops unknown columns on write, so locally the schema is evolved with
+    delta-rs; delta-spark on a cluster takes the standard DDL.
+    """
+    if not fields:
+        return
+    if engine_mode(config) == "cluster":
+        columns = ", ".join(f"`{f.name}` {_ddl_type(f.type)}" for f in fields)
+        spark.sql(f"ALTER TABLE delta.`{spark_path(config, uri)}` ADD COLUMNS ({columns})")
+        return
+    import deltalake
+
+    table = deltalake.DeltaTable(uri, storage_options=storage.delta_storage_options(config))
+    table.alter.add_columns([deltalake.Field.from_arrow(f.with_nullable(True)) for f in fields])
+
+
+def decode_parallelism(config: dict) -> int:
+    """Processes decoding Avro. Under Sail, Python UDFs share one interpreter (GIL),
+    so decoding runs in a process pool next to the driver on every engine."""
+    workers = int(config.get("ingest", {}).get("workers") or 0)
+    return workers if workers > 0 else (os.cpu_count() or 1)
+
+
+def _ddl_type(arrow_type) -> str:
+    """Spark SQL DDL name of a (flat) pyarrow type."""
+    import pyarrow as pa
+
+    names = {pa.bool_(): "BOOLEAN", pa.int8(): "TINYINT", pa.int16(): "SMALLINT",
+             pa.int32(): "INT", pa.int64(): "BIGINT", pa.float32(): "FLOAT",
+             pa.float64(): "DOUBLE", pa.string(): "STRING", pa.large_string(): "STRING",
+             pa.binary(): "BINARY", pa.large_binary(): "BINARY", pa.date32(): "DATE"}
+    if arrow_type in names:
+        return names[arrow_type]
+    if pa.types.is_timestamp(arrow_type):
+        return "TIMESTAMP"
+    raise TypeError(f"no Spark DDL type for {arrow_type}")

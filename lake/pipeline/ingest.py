@@ -1,0 +1,261 @@
+"""Ingest stage: nightly alert files -> bronze and silver Delta tables.
+
+    files ──(driver: read bytes)──> chunks ──(process pool: decode, flatten)──> staging Parquet
+    staging ──(Spark: transforms of lake.bronze / lake.silver)──> MERGE, one commit per table
+
+Decoding is the only per-alert Python work and runs in a pool of worker processes
+(one per core by default), because the embedded engine runs Python UDFs in a single
+interpreter. Everything after is set-based Spark work. Staging files live under
+``<lake>/_staging/`` and are removed when the run has committed.
+"""
+from __future__ import annotations
+
+import collections
+import concurrent.futures as futures
+import hashlib
+import logging
+import multiprocessing
+import time
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lake import delta, engine, storage
+from lake.bronze import landing
+from lake.bronze.decode import QUARANTINE_SCHEMA, STAGING_TABLES, decode_items
+from lake.runlog import Run
+from lake.silver import crossmatch, detection
+from lake.tables import INGEST_TABLES
+from lake.ztf import sources
+from lake.ztf.sources import SourceItem
+
+log = logging.getLogger(__name__)
+
+MAX_CHUNK_BYTES = 256 << 20
+
+
+@dataclass
+class Staged:
+    """What the decode step wrote to staging."""
+
+    items: int = 0
+    rows: collections.Counter = field(default_factory=collections.Counter)
+    schemas: dict[str, list[pa.Schema]] = field(default_factory=dict)
+    nights: collections.Counter = field(default_factory=collections.Counter)
+    seconds: float = 0.0
+
+    def add(self, result: dict) -> None:
+        self.items += result["items"]
+        self.rows.update(result["rows"])
+        self.nights.update(result["nights"])
+        for name, schema in result["schemas"].items():
+            self.schemas.setdefault(name, []).append(schema)
+
+    def schema(self, name: str) -> pa.Schema | None:
+        if name not in self.schemas:
+            return None
+        return pa.unify_schemas(self.schemas[name], promote_options="permissive")
+
+
+@dataclass
+class IngestResult:
+    run_id: str
+    night: int | None
+    files: int
+    items: int
+    alerts: int
+    quarantined: int
+    tables: dict[str, dict]
+    seconds: float
+    decode_seconds: float
+
+
+def decode_chunk(chunk_id: int, items: list[SourceItem], staging: str, run_id: str,
+                 keep_raw_avro: bool, config: dict) -> dict:
+    """Decode one chunk of alert files and write its staging Parquet files.
+    Runs in a worker process; returns row counts and schemas for the driver."""
+    tables = decode_items(items, run_id, keep_raw_avro)
+    result = {"items": len(items), "rows": {}, "schemas": {}, "nights": collections.Counter()}
+    for name, table in tables.items():
+        result["rows"][name] = table.num_rows
+        if table.num_rows == 0:
+            continue
+        filesystem, path = storage.arrow_filesystem(config, storage.join(staging, name))
+        filesystem.create_dir(path, recursive=True)
+        pq.write_table(table, f"{path}/part-{chunk_id:06d}.parquet", filesystem=filesystem,
+                       compression="snappy")
+        result["schemas"][name] = table.schema
+    if "alert" in tables:
+        result["nights"].update(tables["alert"].column("night").to_pylist())
+    return result
+
+
+def _chunks(items: Iterable[SourceItem], size: int) -> Iterator[list[SourceItem]]:
+    chunk, nbytes = [], 0
+    for item in items:
+        chunk.append(item)
+        nbytes += len(item.data)
+        if len(chunk) >= size or nbytes >= MAX_CHUNK_BYTES:
+            yield chunk
+            chunk, nbytes = [], 0
+    if chunk:
+        yield chunk
+
+
+class _Progress:
+    def __init__(self, every: float = 5.0):
+        self.every, self.start, self.last = every, time.perf_counter(), 0.0
+
+    def __call__(self, staged: Staged, done: bool = False) -> None:
+        now = time.perf_counter()
+        if done or now - self.last >= self.every:
+            self.last = now
+            rate = staged.items / max(now - self.start, 1e-9)
+            log.info("decoded %d files (%d alerts, %d quarantined), %.0f files/s",
+                     staged.items, staged.rows["alert"], staged.rows["quarantine"], rate)
+
+
+def stage(config: dict, files: list[str], night: int | None, run_id: str, staging: str,
+          workers: int | None = None) -> Staged:
+    """Decode every alert file of ``files`` into staging Parquet, on ``workers`` processes."""
+    ingest_conf = config.get("ingest", {})
+    workers = workers or engine.decode_parallelism(config)
+    keep_raw = bool(ingest_conf.get("keep_raw_avro", True))
+    chunks = _chunks(sources.iter_items(config, files, night),
+                     int(ingest_conf.get("chunk_alerts") or 1000))
+    staged, progress, clock = Staged(), _Progress(), time.perf_counter()
+    first = next(chunks, None)
+    second = next(chunks, None) if first is not None else None
+    if second is None or workers == 1:
+        # Small inputs (one chunk) or one worker: decode here, no process start-up.
+        for chunk_id, chunk in enumerate(c for c in (first, second) if c is not None):
+            staged.add(decode_chunk(chunk_id, chunk, staging, run_id, keep_raw, config))
+            progress(staged)
+        for chunk_id, chunk in enumerate(chunks, start=2):
+            staged.add(decode_chunk(chunk_id, chunk, staging, run_id, keep_raw, config))
+            progress(staged)
+    else:
+        # spawn, not fork: the embedded engine's threads may already run in this process.
+        context = multiprocessing.get_context("spawn")
+        with futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+            pending: set[futures.Future] = set()
+            all_chunks = [first, second]
+
+            def feed():
+                while all_chunks:
+                    yield all_chunks.pop(0)
+                yield from chunks
+
+            for chunk_id, chunk in enumerate(feed()):
+                pending.add(pool.submit(decode_chunk, chunk_id, chunk, staging, run_id,
+                                        keep_raw, config))
+                if len(pending) >= 2 * workers:  # bound the bytes held in memory
+                    done, pending = futures.wait(pending, return_when=futures.FIRST_COMPLETED)
+                    for future in done:
+                        staged.add(future.result())
+                    progress(staged)
+            for future in futures.as_completed(pending):
+                staged.add(future.result())
+    staged.seconds = time.perf_counter() - clock
+    progress(staged, done=True)
+    return staged
+
+
+def read_staged(spark, config: dict, staging: str, staged: Staged) -> dict:
+    """Staging tables as DataFrames (None for a table no file had rows for)."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    frames = {}
+    for name in STAGING_TABLES:
+        schema = staged.schema(name)
+        frames[name] = None if schema is None else (
+            spark.read.schema(from_arrow_schema(schema))
+            .parquet(engine.spark_path(config, storage.join(staging, name))))
+    if frames["quarantine"] is None:  # so that the quarantine table exists from night one
+        frames["quarantine"] = spark.createDataFrame([], from_arrow_schema(QUARANTINE_SCHEMA))
+    return frames
+
+
+def build_tables(staged: dict) -> dict:
+    """Every ingest table as a DataFrame (or None when the batch has no rows for it)."""
+    alert, history, forced = staged["alert"], staged["prv_candidate"], staged["fp_hist"]
+    tables = {name: None for name in INGEST_TABLES}
+    if staged["quarantine"] is not None:
+        tables["quarantine"] = landing.quarantine(staged["quarantine"])
+    if alert is None:
+        return tables
+    tables.update({
+        "alert": landing.alerts(alert),
+        "cutout": landing.cutouts(staged["cutout"]),
+        "detection": detection.detections(alert, history),
+        "non_detection": detection.non_detections(history) if history is not None else None,
+        "forced_photometry": detection.forced_photometry(forced) if forced is not None else None,
+        "dataquality": crossmatch.dataquality(alert),
+        "reference": crossmatch.reference(alert),
+        "ps1_ztf": crossmatch.ps1_ztf(alert),
+        "ss_ztf": crossmatch.ss_ztf(alert),
+        "gaia_ztf": crossmatch.gaia_ztf(alert),
+    })
+    return tables
+
+
+def _staging_key(files: list[str], night: int | None) -> str:
+    return hashlib.sha1("\n".join(files + [str(night)]).encode()).hexdigest()[:12]
+
+
+def _clear_stale_staging(config: dict, key: str) -> None:
+    """Remove staging left by earlier runs of the same input (e.g. a killed run)."""
+    root = storage.join(storage.lake_root(config), "_staging")
+    if storage.is_s3(root):
+        prefix = storage.join(root, f"ingest-{key}")
+        storage.remove_tree(config, prefix)
+        return
+    import glob
+
+    for stale in glob.glob(storage.join(root, f"ingest-{key}-*")):
+        storage.remove_tree(config, stale)
+
+
+def ingest(config: dict, source: str, night: int | None = None,
+           workers: int | None = None) -> IngestResult:
+    """Land ``source`` (tarball, folder, glob, local or s3://) into the lake."""
+    files = sources.resolve(config, source)          # raises SourceError: missing / empty
+    night = night or (sources.night_from_name(files[0]) if len(files) == 1 else None)
+    key = _staging_key(files, night)
+    run = Run("ingest", source=source, night=night)
+    run.run_id = f"ingest-{key}-{run.run_id.split('-', 1)[1]}"
+    staging = storage.staging_uri(config, run.run_id)
+    _clear_stale_staging(config, key)
+    log.info("ingest %s: %d file(s), night %s, run %s", source, len(files), night or "from jd",
+             run.run_id)
+    spark = engine.get_spark(config)
+    try:
+        staged = stage(config, files, night, run.run_id, staging, workers)
+        if run.night is None and staged.nights:
+            run.night = staged.nights.most_common(1)[0][0]
+        frames = build_tables(read_staged(spark, config, staging, staged))
+        counts = {}
+        for name in INGEST_TABLES:
+            frame = frames[name]
+            if frame is None:
+                continue
+            if delta.table_exists(config, name) and frame.isEmpty():
+                continue
+            counts[name] = delta.merge_into(spark, config, name, frame)
+            log.info("%-18s +%d rows (%d updated), version %d", name,
+                     counts[name]["inserted"], counts[name]["updated"], counts[name]["version"])
+        alerts, quarantined = staged.rows["alert"], staged.rows["quarantine"]
+        run.finish(spark, config, "succeeded", rows_in=staged.items, rows_out=alerts,
+                   quarantined=quarantined, tables=counts)
+    except BaseException as error:
+        try:
+            run.finish(spark, config, "failed", error=f"{type(error).__name__}: {error}"[:2000])
+        except Exception:  # the failure may be the lake itself; the original error matters
+            log.exception("could not record the failed run")
+        raise
+    finally:
+        storage.remove_tree(config, staging)
+    return IngestResult(run.run_id, run.night, len(files), staged.items, alerts, quarantined,
+                        counts, run.elapsed, staged.seconds)
