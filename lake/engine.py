@@ -111,8 +111,12 @@ def stop() -> None:
 
 def spark_path(config: dict, uri: str) -> str:
     """The path a Spark engine reads: Hadoop's S3 connector on a cluster is ``s3a://``."""
-    if engine_mode(config) == "cluster" and uri.startswith("s3://"):
+    mode = engine_mode(config)
+    if mode == "cluster" and uri.startswith("s3://"):
         return "s3a://" + uri[len("s3://"):]
+    if mode == "embedded" and any(ch in uri for ch in " %#?"):
+        # Sail 0.7.2 percent-encodes local paths again, writing to the wrong folder.
+        raise ValueError(f"the embedded engine cannot use paths with spaces, %, # or ?: {uri!r}")
     return uri
 
 
