@@ -126,12 +126,49 @@ def merge_into(spark, config: dict, name: str, frame) -> dict[str, int]:
     columns = ", ".join(f"`{c}`" for c in batch.columns)
     values = ", ".join(f"s.`{c}`" for c in batch.columns)
     sql = f"MERGE INTO delta.`{path}` AS t USING {view} AS s ON {on}\n"
-    if table.priority:
-        updates = ", ".join(f"t.`{c}` = s.`{c}`" for c in batch.columns)
+    updates = ", ".join(f"t.`{c}` = s.`{c}`" for c in batch.columns)
+    if table.replace:
+        sql += f"WHEN MATCHED AND NOT ({_same(batch.columns)}) THEN UPDATE SET {updates}\n"
+    elif table.priority:
         sql += f"WHEN MATCHED AND ({_better(table)}) THEN UPDATE SET {updates}\n"
     sql += f"WHEN NOT MATCHED THEN INSERT ({columns}) VALUES ({values})"
-    spark.sql(sql).collect()
-    spark.catalog.dropTempView(view)
+    return _run_merge(spark, config, name, view, sql, version_before)
+
+
+def update_columns(spark, config: dict, name: str, frame, columns) -> dict[str, int]:
+    """Set ``columns`` of existing rows (matched on the table's key) where they differ;
+    rows of ``frame`` without a match are ignored. One commit."""
+    from pyspark.sql import functions as F
+
+    table = TABLES[name]
+    uri = storage.table_uri(config, name)
+    version_before = delta_table(config, name).version()
+    target_types = {f.name: f.dataType for f in read_table(spark, config, name).schema.fields}
+    missing = [f for f in frame.schema.fields if f.name in columns and f.name not in target_types]
+    if missing:
+        engine.add_columns(spark, config, uri, _arrow_fields(missing))
+        target_types.update({f.name: f.dataType for f in missing})
+    keep = list(table.keys) + [c for c in table.partition_by if c not in table.keys] + list(columns)
+    batch = frame.select([F.col(c).cast(target_types[c]).alias(c) for c in keep])
+    view = f"update_source_{name}_{uuid.uuid4().hex[:8]}"
+    batch.createOrReplaceTempView(view)
+    on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in table.keys)
+    on += "".join(f" AND t.`{c}` = s.`{c}`" for c in table.partition_by)
+    updates = ", ".join(f"t.`{c}` = s.`{c}`" for c in columns)
+    sql = (f"MERGE INTO delta.`{engine.spark_path(config, uri)}` AS t USING {view} AS s ON {on}\n"
+           f"WHEN MATCHED AND NOT ({_same(columns)}) THEN UPDATE SET {updates}")
+    return _run_merge(spark, config, name, view, sql, version_before)
+
+
+def _same(columns) -> str:
+    return " AND ".join(f"(t.`{c}` <=> s.`{c}`)" for c in columns)
+
+
+def _run_merge(spark, config: dict, name: str, view: str, sql: str, version_before: int):
+    try:
+        spark.sql(sql).collect()
+    finally:
+        spark.catalog.dropTempView(view)
     counts = _last_commit_counts(config, name)
     if counts["version"] == version_before:  # nothing to change: no commit was made
         return {"version": version_before, "inserted": 0, "updated": 0}

@@ -26,6 +26,8 @@ class Table:
     # (column, descending): the row that sorts first wins among rows with one key.
     priority: tuple[tuple[str, bool], ...] = ()
     description: str = ""
+    # Derived tables: a recomputed row replaces the stored one when any value differs.
+    replace: bool = False
 
 
 # A detection seen in its own alert (with stamps) beats the copies in later alerts'
@@ -56,10 +58,18 @@ TABLES: dict[str, Table] = {t.name: t for t in [
           "nearest known solar-system object of each alert"),
     Table("gaia_ztf", "silver", ("oid", "candid"), (), (),
           "Gaia cross-match of each alert"),
+    Table("object", "gold", ("oid",), (), (),
+          "one row per object: history counts, position, colors, flags", replace=True),
+    Table("magstat", "gold", ("oid", "fid"), (), (),
+          "magnitude statistics per object and band", replace=True),
+    Table("feature", "gold", ("oid",), (), (),
+          "ALeRCE light-curve features, one column per feature, with feature_version",
+          replace=True),
     Table("run", "ops", ("run_id",), (), (),
           "one row per job run: stage, night, rows in and out, duration, code version"),
 ]}
 
+PROCESS_TABLES = ("detection", "object", "magstat", "feature")
 INGEST_TABLES = ("alert", "cutout", "quarantine", "detection", "non_detection",
                  "forced_photometry", "dataquality", "reference", "ps1_ztf", "ss_ztf",
                  "gaia_ztf")

@@ -48,13 +48,17 @@ def fastavro_counts(path: str) -> dict:
 
 
 def table(root, name: str, drop=("ingest_run_id",)) -> pd.DataFrame:
-    """A Delta table as a DataFrame sorted by all its sortable columns."""
+    """A Delta table as a DataFrame sorted by its key (then by every sortable column)."""
+    from lake.tables import TABLES
+
     frame = deltalake.DeltaTable(os.path.join(str(root), name)).to_pandas()
     frame = frame.drop(columns=[c for c in drop if c in frame.columns])
     frame = frame[sorted(frame.columns)]
     sortable = [c for c in frame.columns if frame[c].dtype != object
                 or frame[c].map(lambda v: isinstance(v, str) or v is None).all()]
-    return frame.sort_values(sortable, na_position="first").reset_index(drop=True)
+    keys = [k for k in TABLES[name].keys if k in sortable] if name in TABLES else []
+    order = keys + [c for c in sortable if c not in keys]
+    return frame.sort_values(order, na_position="first").reset_index(drop=True)
 
 
 def assert_same_tables(root_a, root_b, names) -> None:

@@ -1,0 +1,65 @@
+"""Correct, summarize and featurize the objects touched by one or more nights.
+
+    python jobs/process.py --night 20181129 [--lake ROOT]
+    python jobs/process.py --nights 20231101..20231103
+    python jobs/process.py --all
+    spark-submit jobs/process.py --night 20181129
+
+Reads each touched object's whole history from all nights and updates the correction
+columns of `detection`, and the `object`, `magstat` and `feature` tables (MERGE by key).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+
+from lake import engine
+from lake.cli import fail, parse_night, setup_logging
+from lake.config import load_config
+from lake.pipeline.process import process
+
+
+def night_range(text: str) -> list[int]:
+    """``FROM..TO`` (YYYYMMDD) -> every night in between, inclusive.
+
+    >>> night_range("20231130..20231202")
+    [20231130, 20231201, 20231202]
+    """
+    start, _, end = text.partition("..")
+    first = dt.datetime.strptime(start, "%Y%m%d").date()
+    last = dt.datetime.strptime(end or start, "%Y%m%d").date()
+    return [int((first + dt.timedelta(days=i)).strftime("%Y%m%d"))
+            for i in range((last - first).days + 1)]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--night", help="YYYYMMDD")
+    which.add_argument("--nights", help="FROM..TO, e.g. 20231101..20231130")
+    which.add_argument("--all", action="store_true", help="every object in the lake")
+    parser.add_argument("--lake", help="lake root (default: lake.root of the configuration)")
+    parser.add_argument("--workers", type=int, help="feature processes (default: one per core)")
+    parser.add_argument("--no-features", action="store_true")
+    args = parser.parse_args(argv)
+    setup_logging()
+    config = load_config(overrides={"lake": {"root": args.lake}} if args.lake else None)
+    nights = None if args.all else ([parse_night(args.night)] if args.night
+                                    else night_range(args.nights))
+    try:
+        result = process(config, nights, args.workers, with_features=not args.no_features)
+    except RuntimeError as error:
+        fail(str(error))
+    finally:
+        engine.stop()
+    print(f"processed {result.objects} objects in {result.seconds:.1f} s "
+          f"(features {result.feature_seconds:.1f} s), run {result.run_id}")
+    for name, counts in result.tables.items():
+        print(f"  {name:<10} +{counts['inserted']} rows, {counts['updated']} updated")
+    return 0
+
+
+if __name__ == "__main__":
+    logging.captureWarnings(True)
+    raise SystemExit(main())
