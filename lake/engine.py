@@ -95,6 +95,9 @@ def stop() -> None:
     """Stop the session and the embedded server (tests and job exits)."""
     global _session, _embedded_server
     with _lock:
+        for pool in _pools.values():
+            pool.shutdown(cancel_futures=True)
+        _pools.clear()
         if _session is not None:
             try:
                 _session.stop()
@@ -159,3 +162,33 @@ def _ddl_type(arrow_type) -> str:
     if pa.types.is_timestamp(arrow_type):
         return "TIMESTAMP"
     raise TypeError(f"no Spark DDL type for {arrow_type}")
+
+
+_pools: dict = {}
+
+
+def process_pool(workers: int, initializer=None):
+    """A pool of ``workers`` Python processes, started once per job and reused by every
+    stage (process start-up and library imports are paid once, not per stage).
+
+    Pure-Python work goes here rather than into UDFs: under Sail all Python UDFs share
+    one interpreter, so only separate processes use more than one core.
+    """
+    import concurrent.futures as futures
+    import multiprocessing
+
+    pool = _pools.get(workers)
+    if pool is None:
+        # spawn, not fork: the embedded engine's threads already run in this process.
+        context = multiprocessing.get_context("spawn")
+        pool = futures.ProcessPoolExecutor(workers, mp_context=context,
+                                           initializer=_warm_worker)
+        _pools[workers] = pool
+        atexit.register(pool.shutdown, cancel_futures=True)
+    return pool
+
+
+def _warm_worker() -> None:
+    """Import the heavy libraries once per worker, before the first task."""
+    import lake.bronze.decode  # noqa: F401
+    import lake.features  # noqa: F401

@@ -13,8 +13,8 @@ from __future__ import annotations
 import collections
 import concurrent.futures as futures
 import hashlib
+import itertools
 import logging
-import multiprocessing
 import time
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
@@ -137,27 +137,18 @@ def stage(config: dict, files: list[str], night: int | None, run_id: str, stagin
             staged.add(decode_chunk(chunk_id, chunk, staging, run_id, keep_raw, config))
             progress(staged)
     else:
-        # spawn, not fork: the embedded engine's threads may already run in this process.
-        context = multiprocessing.get_context("spawn")
-        with futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-            pending: set[futures.Future] = set()
-            all_chunks = [first, second]
-
-            def feed():
-                while all_chunks:
-                    yield all_chunks.pop(0)
-                yield from chunks
-
-            for chunk_id, chunk in enumerate(feed()):
-                pending.add(pool.submit(decode_chunk, chunk_id, chunk, staging, run_id,
-                                        keep_raw, config))
-                if len(pending) >= 2 * workers:  # bound the bytes held in memory
-                    done, pending = futures.wait(pending, return_when=futures.FIRST_COMPLETED)
-                    for future in done:
-                        staged.add(future.result())
-                    progress(staged)
-            for future in futures.as_completed(pending):
-                staged.add(future.result())
+        pool = engine.process_pool(workers)
+        pending: set[futures.Future] = set()
+        for chunk_id, chunk in enumerate(itertools.chain([first, second], chunks)):
+            pending.add(pool.submit(decode_chunk, chunk_id, chunk, staging, run_id,
+                                    keep_raw, config))
+            if len(pending) >= 2 * workers:  # bound the bytes held in memory
+                done, pending = futures.wait(pending, return_when=futures.FIRST_COMPLETED)
+                for future in done:
+                    staged.add(future.result())
+                progress(staged)
+        for future in futures.as_completed(pending):
+            staged.add(future.result())
     staged.seconds = time.perf_counter() - clock
     progress(staged, done=True)
     return staged

@@ -13,9 +13,7 @@ cores are used on the embedded engine (whose Python UDFs share one interpreter).
 """
 from __future__ import annotations
 
-import concurrent.futures as futures
 import logging
-import multiprocessing
 import time
 from dataclasses import dataclass
 
@@ -94,10 +92,8 @@ def compute_features(spark, config: dict, staging: str, inputs: dict, workers: i
     if workers == 1:
         results = [_features_of_bucket(b, staging, config) for b in range(buckets)]
     else:
-        context = multiprocessing.get_context("spawn")
-        with futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-            results = list(pool.map(_features_of_bucket, range(buckets),
-                                    [staging] * buckets, [config] * buckets))
+        results = list(engine.process_pool(workers).map(
+            _features_of_bucket, range(buckets), [staging] * buckets, [config] * buckets))
     seconds = time.perf_counter() - clock
     count = sum(r["objects"] for r in results)
     log.info("features of %d objects in %.1f s (%.0f objects/s, %d processes)", count,
