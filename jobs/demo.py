@@ -1,4 +1,4 @@
-"""`make demo`: set up a lake and run the pipeline on sample nights on the embedded engine.
+"""`make demo`: set up a lake and run the nightly pipeline on sample nights (embedded engine).
 
 Sample nights are simulated by the project's own alert simulator (no download, no
 ../shared needed); when ../shared/data is present the real night 2018-11-29 is landed
@@ -15,8 +15,9 @@ from pathlib import Path
 from lake import engine
 from lake.cli import setup_logging
 from lake.config import load_config
-from lake.pipeline.ingest import ingest
+from lake.pipeline.nightly import run_night
 from lake.summary import format_summary, table_summary
+from lake.ztf.sources import night_from_name
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_NIGHT = Path(os.environ.get("ALERT_LAKE_SHARED_DATA", REPO.parent / "shared" / "data")) \
@@ -53,10 +54,8 @@ def main(argv=None) -> int:
         print(f"(real sample night not found at {REAL_NIGHT}; simulated nights only)")
     try:
         for path in inputs:
-            print(f"== ingest {path.name}")
-            result = ingest(config, str(path))
-            print(f"   {result.alerts} alerts landed, {result.quarantined} quarantined, "
-                  f"{result.seconds:.1f} s")
+            print(f"== night {night_from_name(path.name)}: {path.name}")
+            run_night(config, night_from_name(path.name), str(path))
     finally:
         engine.stop()
     print(f"\n== lake at {lake_root}")

@@ -11,26 +11,12 @@ columns of `detection`, and the `object`, `magstat` and `feature` tables (MERGE 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import logging
 
 from lake import engine
-from lake.cli import fail, parse_night, setup_logging
+from lake.cli import fail, night_range, parse_night, setup_logging
 from lake.config import load_config
 from lake.pipeline.process import process
-
-
-def night_range(text: str) -> list[int]:
-    """``FROM..TO`` (YYYYMMDD) -> every night in between, inclusive.
-
-    >>> night_range("20231130..20231202")
-    [20231130, 20231201, 20231202]
-    """
-    start, _, end = text.partition("..")
-    first = dt.datetime.strptime(start, "%Y%m%d").date()
-    last = dt.datetime.strptime(end or start, "%Y%m%d").date()
-    return [int((first + dt.timedelta(days=i)).strftime("%Y%m%d"))
-            for i in range((last - first).days + 1)]
 
 
 def main(argv=None) -> int:

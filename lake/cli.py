@@ -32,3 +32,23 @@ def parse_night(text: str | None) -> int | None:
     if len(text) != 8 or not text.isdigit():
         fail(f"--night must be YYYYMMDD, got {text!r}")
     return int(text)
+
+
+def night_range(text: str) -> list[int]:
+    """``FROM..TO`` (YYYYMMDD) -> every night in between, inclusive.
+
+    >>> night_range("20231130..20231202")
+    [20231130, 20231201, 20231202]
+    """
+    import datetime as dt
+
+    start, _, end = text.partition("..")
+    try:
+        first = dt.datetime.strptime(start, "%Y%m%d").date()
+        last = dt.datetime.strptime(end or start, "%Y%m%d").date()
+    except ValueError:
+        fail(f"nights must be FROM..TO as YYYYMMDD..YYYYMMDD, got {text!r}")
+    if last < first:
+        fail(f"night range ends before it starts: {text!r}")
+    return [int((first + dt.timedelta(days=i)).strftime("%Y%m%d"))
+            for i in range((last - first).days + 1)]

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 RUN_SCHEMA = pa.schema([
     ("run_id", pa.string()), ("stage", pa.string()), ("night", pa.int32()),
-    ("source", pa.string()), ("status", pa.string()),
+    ("source", pa.string()), ("inputs", pa.string()), ("status", pa.string()),
     ("started_at", pa.timestamp("us", tz="UTC")), ("finished_at", pa.timestamp("us", tz="UTC")),
     ("duration_s", pa.float64()), ("rows_in", pa.int64()), ("rows_out", pa.int64()),
     ("quarantined", pa.int64()), ("tables", pa.string()), ("code_version", pa.string()),
@@ -51,6 +51,7 @@ class Run:
     stage: str
     source: str = ""
     night: int | None = None
+    inputs: str = ""        # fingerprint of the input files (nightly skips done stages)
     run_id: str = ""
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
     _clock: float = field(default_factory=time.perf_counter)
@@ -66,7 +67,8 @@ class Run:
             tables: dict | None = None, config: dict | None = None, error: str | None = None):
         return {
             "run_id": self.run_id, "stage": self.stage, "night": self.night,
-            "source": self.source, "status": status, "started_at": self.started_at,
+            "source": self.source, "inputs": self.inputs, "status": status,
+            "started_at": self.started_at,
             "finished_at": dt.datetime.now(dt.timezone.utc), "duration_s": self.elapsed,
             "rows_in": rows_in, "rows_out": rows_out, "quarantined": quarantined,
             "tables": json.dumps(tables or {}, sort_keys=True), "code_version": code_version(),

@@ -210,12 +210,12 @@ def _clear_stale_staging(config: dict, key: str) -> None:
 
 
 def ingest(config: dict, source: str, night: int | None = None,
-           workers: int | None = None) -> IngestResult:
+           workers: int | None = None, inputs: str = "") -> IngestResult:
     """Land ``source`` (tarball, folder, glob, local or s3://) into the lake."""
     files = sources.resolve(config, source)          # raises SourceError: missing / empty
     night = night or (sources.night_from_name(files[0]) if len(files) == 1 else None)
     key = _staging_key(files, night)
-    run = Run("ingest", source=source, night=night)
+    run = Run("ingest", source=source, night=night, inputs=inputs)
     run.run_id = f"ingest-{key}-{run.run_id.split('-', 1)[1]}"
     staging = storage.staging_uri(config, run.run_id)
     _clear_stale_staging(config, key)

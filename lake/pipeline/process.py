@@ -104,9 +104,9 @@ def compute_features(spark, config: dict, staging: str, inputs: dict, workers: i
 
 
 def process(config: dict, nights: list[int] | None = None, workers: int | None = None,
-            with_features: bool = True) -> ProcessResult:
+            with_features: bool = True, inputs: str = "") -> ProcessResult:
     spark = engine.get_spark(config)
-    run = Run("process", source="lake", night=nights[-1] if nights else None)
+    run = Run("process", source="lake", night=nights[-1] if nights else None, inputs=inputs)
     staging = storage.staging_uri(config, run.run_id)
     workers = workers or engine.decode_parallelism(config)
     counts, feature_seconds, n_objects = {}, 0.0, 0

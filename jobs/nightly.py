@@ -1,0 +1,64 @@
+"""Run the whole pipeline for a night, or reprocess a range of nights in order.
+
+    python jobs/nightly.py --night 20231101 --source /archive/ztf_public_20231101.tar.gz
+    python jobs/nightly.py --nights 20231101..20231130 --archive /archive   # ztf_public_<night>.tar.gz
+    python jobs/nightly.py --night 20231101 --archive /archive --from process
+    spark-submit jobs/nightly.py --night 20231101 --archive s3://bucket/ztf
+
+A stage already done for the same inputs and code version is skipped (see the run table);
+--from STAGE forces that stage and the later ones.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+
+from lake import engine, storage
+from lake.cli import fail, night_range, parse_night, setup_logging
+from lake.config import load_config
+from lake.pipeline import nightly
+from lake.ztf.sources import SourceError
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--night", help="YYYYMMDD")
+    which.add_argument("--nights", help="FROM..TO (inclusive), processed in order")
+    parser.add_argument("--source", help="the night's input (tarball, folder or glob); one night only")
+    parser.add_argument("--archive", help="folder or s3:// prefix holding ztf_public_YYYYMMDD.tar.gz")
+    parser.add_argument("--from", dest="from_stage", help="force this stage and the later ones")
+    parser.add_argument("--lake", help="lake root (default: lake.root of the configuration)")
+    parser.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    args = parser.parse_args(argv)
+    setup_logging()
+    nights = [parse_night(args.night)] if args.night else night_range(args.nights)
+    if args.source and len(nights) > 1:
+        fail("--source names one night's input; use --archive for a range")
+    if not (args.source or args.archive):
+        fail("give --source (one night) or --archive (a folder of nightly tarballs)")
+    config = load_config(overrides={"lake": {"root": args.lake}} if args.lake else None)
+    clock, done = time.perf_counter(), []
+    try:
+        for night in nights:
+            source = args.source or storage.join(args.archive, f"ztf_public_{night}.tar.gz")
+            try:
+                nightly.run_night(config, night, source, args.from_stage, args.workers)
+            except SourceError as error:
+                if len(nights) == 1:
+                    fail(str(error))
+                print(f"[{night}] no input: {error}")
+                continue
+            done.append(night)
+    except ValueError as error:
+        fail(str(error))
+    finally:
+        engine.stop()
+    print(f"{len(done)} of {len(nights)} night(s) done in {time.perf_counter() - clock:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    logging.captureWarnings(True)
+    raise SystemExit(main())
