@@ -33,12 +33,27 @@ def engine_mode(config: dict) -> str:
     mode = (config.get("engine", {}).get("mode") or "auto").lower()
     if mode != "auto":
         return mode
-    if config.get("engine", {}).get("remote") or os.environ.get("SPARK_REMOTE"):
+    if remote_url(config):
         return "remote"
     # spark-submit (classic) hands the Python driver a Py4J gateway.
     if os.environ.get("PYSPARK_GATEWAY_PORT"):
         return "cluster"
     return "embedded"
+
+
+def remote_url(config: dict) -> str | None:
+    """The Spark Connect URL: configuration, SPARK_REMOTE, or ``spark-submit --remote``
+    (which hands the Python driver its settings in PYSPARK_REMOTE_INIT_CONF_*)."""
+    url = config.get("engine", {}).get("remote") or os.environ.get("SPARK_REMOTE")
+    if url:
+        return url
+    import json
+
+    for i in range(int(os.environ.get("PYSPARK_REMOTE_INIT_CONF_LEN") or 0)):
+        settings = json.loads(os.environ.get(f"PYSPARK_REMOTE_INIT_CONF_{i}") or "{}")
+        if settings.get("spark.remote"):
+            return settings["spark.remote"]
+    return None
 
 
 def _start_embedded(config: dict) -> str:
@@ -74,7 +89,9 @@ def get_spark(config: dict):
         if mode == "embedded":
             builder = SparkSession.builder.remote(_start_embedded(config))
         elif mode == "remote":
-            url = config.get("engine", {}).get("remote") or os.environ["SPARK_REMOTE"]
+            url = remote_url(config)
+            if not url:
+                raise ValueError("engine mode remote needs SPARK_REMOTE=sc://host:port")
             builder = SparkSession.builder.remote(url)
         elif mode == "cluster":
             builder = SparkSession.builder.appName("alert-lake")
