@@ -199,13 +199,22 @@ def process_pool(workers: int, initializer=None):
         # spawn, not fork: the embedded engine's threads already run in this process.
         context = multiprocessing.get_context("spawn")
         pool = futures.ProcessPoolExecutor(workers, mp_context=context,
-                                           initializer=_warm_worker)
+                                           initializer=_warm_worker, initargs=(os.getpid(),))
         _pools[workers] = pool
         atexit.register(pool.shutdown, cancel_futures=True)
     return pool
 
 
-def _warm_worker() -> None:
-    """Import the heavy libraries once per worker, before the first task."""
+def _warm_worker(parent: int) -> None:
+    """Import the heavy libraries once per worker, before the first task; exit when the
+    job's process is gone (a job killed with SIGKILL must not leave workers behind)."""
+    import time
+
+    def watch_parent():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch_parent, daemon=True, name="parent-watch").start()
     import lake.bronze.decode  # noqa: F401
     import lake.features  # noqa: F401

@@ -253,8 +253,14 @@ def test_killed_run_then_rerun_equals_a_clean_run(shared_data, tmp_path, kill_wh
     deadline = time.time() + 120
     while not marker.exists() and process.poll() is None and time.time() < deadline:
         time.sleep(0.02)
+    import psutil
+
+    workers = psutil.Process(process.pid).children(recursive=True)
     process.send_signal(signal.SIGKILL)
     process.wait()
+    # The killed job's worker processes notice and exit by themselves.
+    gone, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive, f"worker processes left behind: {[p.pid for p in alive]}"
     assert run_job("--source", path, "--lake", str(killed)).returncode == 0
     lakecheck.assert_same_tables(clean, killed, INGEST_TABLES)
     assert not list((killed / "_staging").glob("*")), "staging of the killed run was cleared"

@@ -234,9 +234,11 @@ def ingest(config: dict, source: str, night: int | None = None,
                 continue
             if delta.table_exists(config, name) and frame.isEmpty():
                 continue
+            clock = time.perf_counter()
             counts[name] = delta.merge_into(spark, config, name, frame)
-            log.info("%-18s +%d rows (%d updated), version %d", name,
-                     counts[name]["inserted"], counts[name]["updated"], counts[name]["version"])
+            log.info("%-18s +%d rows (%d updated), version %d, %.1f s", name,
+                     counts[name]["inserted"], counts[name]["updated"], counts[name]["version"],
+                     time.perf_counter() - clock)
         alerts, quarantined = staged.rows["alert"], staged.rows["quarantine"]
         run.finish(spark, config, "succeeded", rows_in=staged.items, rows_out=alerts,
                    quarantined=quarantined, tables=counts)
