@@ -50,6 +50,9 @@ def main(argv=None) -> int:
                     fail(str(error))
                 print(f"[{night}] no input: {error}")
                 continue
+            except Exception as error:  # the traceback is logged; the last line says what
+                logging.getLogger("nightly").exception("night %s failed", night)
+                fail(f"night {night} failed: {type(error).__name__}: {error}"[:500], code=1)
             done.append(night)
     except ValueError as error:
         fail(str(error))

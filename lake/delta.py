@@ -19,7 +19,7 @@ from typing import Any
 import deltalake
 import pyarrow as pa
 
-from lake import engine, storage
+from lake import engine, locks, storage
 from lake.tables import TABLES, Table
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,13 @@ def _literal(value: Any) -> str:
 
 
 def merge_into(spark, config: dict, name: str, frame) -> dict[str, int]:
-    """MERGE ``frame`` into table ``name`` (created if missing); returns row counts."""
+    """MERGE ``frame`` into table ``name`` (created if missing); returns row counts.
+    Runs under the table's lock (see ``lake.locks``)."""
+    with locks.table_lock(config, name):
+        return _merge_into(spark, config, name, frame)
+
+
+def _merge_into(spark, config: dict, name: str, frame) -> dict[str, int]:
     from pyspark.sql import functions as F
 
     table = TABLES[name]
@@ -102,7 +108,7 @@ def merge_into(spark, config: dict, name: str, frame) -> dict[str, int]:
     batch = deduplicate(frame, table)
 
     if not table_exists(config, name):
-        writer = batch.write.format("delta").mode("append")
+        writer = batch.write.format("delta").mode("error")
         if table.partition_by:
             writer = writer.partitionBy(*table.partition_by)
         writer.save(path)
@@ -141,7 +147,12 @@ def merge_into(spark, config: dict, name: str, frame) -> dict[str, int]:
 
 def update_columns(spark, config: dict, name: str, frame, columns) -> dict[str, int]:
     """Set ``columns`` of existing rows (matched on the table's key) where they differ;
-    rows of ``frame`` without a match are ignored. One commit."""
+    rows of ``frame`` without a match are ignored. One commit, under the table's lock."""
+    with locks.table_lock(config, name):
+        return _update_columns(spark, config, name, frame, columns)
+
+
+def _update_columns(spark, config: dict, name: str, frame, columns) -> dict[str, int]:
     from pyspark.sql import functions as F
 
     table = TABLES[name]

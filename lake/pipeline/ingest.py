@@ -22,7 +22,7 @@ from typing import Iterable, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lake import delta, engine, storage
+from lake import delta, engine, locks, storage
 from lake.bronze import landing
 from lake.bronze.decode import QUARANTINE_SCHEMA, STAGING_TABLES, decode_items
 from lake.runlog import Run
@@ -196,19 +196,6 @@ def _staging_key(files: list[str], night: int | None) -> str:
     return hashlib.sha1("\n".join(files + [str(night)]).encode()).hexdigest()[:12]
 
 
-def _clear_stale_staging(config: dict, key: str) -> None:
-    """Remove staging left by earlier runs of the same input (e.g. a killed run)."""
-    root = storage.join(storage.lake_root(config), "_staging")
-    if storage.is_s3(root):
-        prefix = storage.join(root, f"ingest-{key}")
-        storage.remove_tree(config, prefix)
-        return
-    import glob
-
-    for stale in glob.glob(storage.join(root, f"ingest-{key}-*")):
-        storage.remove_tree(config, stale)
-
-
 def ingest(config: dict, source: str, night: int | None = None,
            workers: int | None = None, inputs: str = "") -> IngestResult:
     """Land ``source`` (tarball, folder, glob, local or s3://) into the lake."""
@@ -218,7 +205,12 @@ def ingest(config: dict, source: str, night: int | None = None,
     run = Run("ingest", source=source, night=night, inputs=inputs)
     run.run_id = f"ingest-{key}-{run.run_id.split('-', 1)[1]}"
     staging = storage.staging_uri(config, run.run_id)
-    _clear_stale_staging(config, key)
+    locks.clear_stale_staging(config, f"ingest-{key}-")
+    with locks.staging(config, staging):
+        return _ingest(config, source, files, night, workers, run, staging)
+
+
+def _ingest(config, source, files, night, workers, run, staging) -> IngestResult:
     log.info("ingest %s: %d file(s), night %s, run %s", source, len(files), night or "from jd",
              run.run_id)
     spark = engine.get_spark(config)
@@ -248,7 +240,5 @@ def ingest(config: dict, source: str, night: int | None = None,
         except Exception:  # the failure may be the lake itself; the original error matters
             log.exception("could not record the failed run")
         raise
-    finally:
-        storage.remove_tree(config, staging)
     return IngestResult(run.run_id, run.night, len(files), staged.items, alerts, quarantined,
                         counts, run.elapsed, staged.seconds)

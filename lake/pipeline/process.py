@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import pyarrow.parquet as pq
 from pyspark.sql import functions as F
 
-from lake import delta, engine, storage
+from lake import delta, engine, locks, storage
 from lake.gold import feature as feature_table
 from lake.gold.magstat import first_ps1, magstat
 from lake.gold.object import objects
@@ -108,6 +108,12 @@ def process(config: dict, nights: list[int] | None = None, workers: int | None =
     spark = engine.get_spark(config)
     run = Run("process", source="lake", night=nights[-1] if nights else None, inputs=inputs)
     staging = storage.staging_uri(config, run.run_id)
+    locks.clear_stale_staging(config, "process-")
+    with locks.staging(config, staging):
+        return _process(config, spark, run, staging, nights, workers, with_features)
+
+
+def _process(config, spark, run, staging, nights, workers, with_features) -> ProcessResult:
     workers = workers or engine.decode_parallelism(config)
     counts, feature_seconds, n_objects = {}, 0.0, 0
     try:
@@ -162,6 +168,4 @@ def process(config: dict, nights: list[int] | None = None, workers: int | None =
         except Exception:
             log.exception("could not record the failed run")
         raise
-    finally:
-        storage.remove_tree(config, staging)
     return ProcessResult(run.run_id, nights, n_objects, counts, run.elapsed, feature_seconds)
