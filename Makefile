@@ -8,7 +8,10 @@ STAMP  := $(VENV)/.installed
 LAKE   ?= var/demo/lake
 export SPARK_LOCAL_IP ?= 127.0.0.1
 
-.PHONY: install demo test test-fast bench lint clean
+MODELS := var/models/.built
+MODEL_SOURCES := $(shell find models lake/features lake/simulator -name '*.py' 2>/dev/null)
+
+.PHONY: install models demo test test-fast bench bench-nightly lint clean
 
 install: $(STAMP)
 
@@ -21,17 +24,32 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+# The default classifiers: trained from simulated seasons plus the real labeled light
+# curves in ../shared/data when present (a few minutes on 2 cores); rebuilt when their code changes.
+models: $(MODELS)
+
+$(MODELS): $(STAMP) $(MODEL_SOURCES)
+	$(PY) jobs/train_lc.py --simulated --backend both
+	$(PY) jobs/train_stamp.py --simulated
+	touch $(MODELS)
+
+demo: $(STAMP) $(MODELS)
 	$(PY) jobs/demo.py --lake $(LAKE)
 
-test: $(STAMP)
+test: $(STAMP) $(MODELS)
 	ALERT_LAKE_ENV=test $(PY) -m pytest
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(MODELS)
 	ALERT_LAKE_ENV=test $(PY) -m pytest -m "not slow"
 
-bench: $(STAMP)
+bench: $(STAMP) $(MODELS)
 	$(PY) bench/run_all.py
+
+# Whole nights of 1e4 .. 1e5 simulated alerts through every stage (tens of minutes);
+# add larger sizes with: make bench-nightly SIZES="1e4 1e5 1e6"
+SIZES ?= 1e4 2e4 1e5
+bench-nightly: $(STAMP) $(MODELS)
+	$(PY) bench/nightly.py --sizes $(SIZES)
 
 lint: $(STAMP)
 	$(PY) -m pip install --quiet ruff

@@ -88,10 +88,14 @@ def s3_client(config: dict) -> Any:
     from botocore.config import Config
 
     store = config.get("object_store", {})
+    creds = _credentials()  # read now, so a changed environment is seen (boto3 caches)
     return boto3.client(
         "s3",
         endpoint_url=store.get("endpoint") or None,
         region_name=store.get("region") or "us-east-1",
+        aws_access_key_id=creds.get("AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=creds.get("AWS_SECRET_ACCESS_KEY"),
+        aws_session_token=creds.get("AWS_SESSION_TOKEN"),
         config=Config(retries={"max_attempts": 3, "mode": "standard"},
                       s3={"addressing_style": "path"}),
     )
@@ -160,3 +164,92 @@ def open_binary(config: dict, uri: str):
         return open(uri, "rb")
     bucket, key = split_s3(uri)
     return s3_client(config).get_object(Bucket=bucket, Key=key)["Body"]
+
+
+# --- Publication (lake.publish): where curated Parquet goes, and small-object I/O ------
+
+def publish_root(config: dict) -> str:
+    """Root of the published catalog: ``publish.root`` of the configuration, else the
+    folder ``publish`` beside the lake root (``/data/lake`` -> ``/data/publish``,
+    ``s3://bucket/lake`` -> ``s3://bucket/publish``).
+
+    >>> publish_root({"lake": {"root": "s3://b/x/lake"}})
+    's3://b/x/publish'
+    >>> publish_root({"lake": {"root": "/l"}, "publish": {"root": "s3://p/cat/"}})
+    's3://p/cat'
+    """
+    root = (config.get("publish") or {}).get("root")
+    if root:
+        root = str(root).rstrip("/")
+        return root if is_s3(root) else str(Path(root).resolve())
+    lake = lake_root(config).rstrip("/")
+    return posixpath.join(posixpath.dirname(lake), "publish") if is_s3(lake) \
+        else str(Path(lake).parent / "publish")
+
+
+def write_bytes(config: dict, uri: str, data: bytes, content_type: str | None = None) -> None:
+    """Write one object/file whole. Local files appear atomically (temp file + rename);
+    an S3 PUT is atomic by itself."""
+    if not is_s3(uri):
+        path = Path(uri)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        return
+    bucket, key = split_s3(uri)
+    extra = {"ContentType": content_type} if content_type else {}
+    s3_client(config).put_object(Bucket=bucket, Key=key, Body=data, **extra)
+
+
+def read_bytes(config: dict, uri: str) -> bytes:
+    with open_binary(config, uri) as handle:
+        return handle.read()
+
+
+def exists(config: dict, uri: str) -> bool:
+    """Whether a file/object exists (not a folder or prefix)."""
+    if not is_s3(uri):
+        return Path(uri).is_file()
+    from botocore.exceptions import ClientError
+
+    bucket, key = split_s3(uri)
+    try:
+        s3_client(config).head_object(Bucket=bucket, Key=key)
+        return True
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+
+
+def list_files(config: dict, uri: str) -> list[str]:
+    """Every file/object under a folder or prefix (recursive), sorted; [] when absent."""
+    if is_s3(uri):
+        return sorted(name for name, _ in list_s3(config, uri.rstrip("/") + "/"))
+    root = Path(uri)
+    return sorted(str(p) for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
+
+
+def list_dirs(config: dict, uri: str) -> list[str]:
+    """Names of the immediate sub-folders (common prefixes on S3) of ``uri``, sorted."""
+    if not is_s3(uri):
+        root = Path(uri)
+        return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    bucket, prefix = split_s3(uri.rstrip("/") + "/")
+    names = []
+    paginator = s3_client(config).get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+        names += [p["Prefix"][len(prefix):].rstrip("/") for p in page.get("CommonPrefixes", [])]
+    return sorted(names)
+
+
+def delete_file(config: dict, uri: str) -> None:
+    if not is_s3(uri):
+        Path(uri).unlink(missing_ok=True)
+        return
+    bucket, key = split_s3(uri)
+    s3_client(config).delete_object(Bucket=bucket, Key=key)

@@ -65,6 +65,11 @@ TABLES: dict[str, Table] = {t.name: t for t in [
     Table("feature", "gold", ("oid",), (), (),
           "ALeRCE light-curve features, one column per feature, with feature_version",
           replace=True),
+    Table("probability", "gold", ("oid", "classifier_name", "classifier_version", "class_name"),
+          (), (), "class probabilities per object, classifier (and level) and class, with ranking",
+          replace=True),
+    Table("validation", "ops", ("validation_id", "seq"), (), (),
+          "data-quality results: one row per expectation of each validation run"),
     Table("run", "ops", ("run_id",), (), (),
           "one row per job run: stage, night, rows in and out, duration, code version"),
 ]}

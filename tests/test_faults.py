@@ -17,7 +17,7 @@ import pytest
 from tests import lakecheck
 
 REPO = Path(__file__).resolve().parents[1]
-NIGHT = "20231018"
+NIGHT = "20181129"
 TABLES = ("alert", "cutout", "quarantine", "detection", "non_detection", "dataquality",
           "reference", "ps1_ztf", "ss_ztf", "gaia_ztf", "object", "magstat", "feature")
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
@@ -36,7 +36,7 @@ def finish(process: subprocess.Popen, timeout=600) -> tuple[int, str]:
 
 @pytest.fixture(scope="module")
 def source(shared_data):
-    return shared_data / "ztf" / "alerts" / "v4.02_20231018"
+    return shared_data / "ztf" / "nights" / "ztf_public_20181129.tar.gz"
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +105,7 @@ def test_disk_full_fails_clearly_and_keeps_tables(source, tiny_disk, tmp_path, s
          str(lake)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     assert code == 0, log[-2000:]
     before = {n: lakecheck.table(lake, n) for n in ("alert", "detection")}
-    code, log = finish(nightly(lake, source))          # ~60 MB more: the disk fills up
+    code, log = finish(nightly(lake, source))          # ~50 MB more: the disk fills up
     assert code != 0
     assert "No space left on device" in log or "ENOSPC" in log or "os error 28" in log, log[-2000:]
     for name, frame in before.items():                 # every table still reads, unchanged

@@ -231,7 +231,10 @@ def _ingest(config, source, files, night, workers, run, staging) -> IngestResult
             log.info("%-18s +%d rows (%d updated), version %d, %.1f s", name,
                      counts[name]["inserted"], counts[name]["updated"], counts[name]["version"],
                      time.perf_counter() - clock)
-        alerts, quarantined = staged.rows["alert"], staged.rows["quarantine"]
+        # Alerts = distinct alerts of the input (a dump may hold one alert twice).
+        alerts = (frames["alert"].select("candid").distinct().count()
+                  if frames["alert"] is not None else 0)
+        quarantined = staged.rows["quarantine"]
         run.finish(spark, config, "succeeded", rows_in=staged.items, rows_out=alerts,
                    quarantined=quarantined, tables=counts)
     except BaseException as error:

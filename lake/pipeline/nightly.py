@@ -36,6 +36,7 @@ class NightContext:
     inputs: str                       # fingerprint of the night's input files
     workers: int | None = None
     results: dict = field(default_factory=dict)
+    validation: object = None         # the night's data-quality result, once validated
 
 
 def fingerprint(config: dict, source: str) -> str:
@@ -66,7 +67,44 @@ def _process(ctx: NightContext) -> dict:
     return {"objects": result.objects, "seconds": result.seconds}
 
 
-STAGES: list[Stage] = [Stage("ingest", _ingest), Stage("process", _process)]
+def _classify(ctx: NightContext) -> dict:
+    from lake.pipeline.classify import classify
+
+    result = classify(ctx.config, [ctx.night], inputs=ctx.inputs)
+    return {"objects": result.objects, **{f"{k}_rows": v for k, v in result.rows.items()}}
+
+
+def _validate(ctx: NightContext) -> dict:
+    """Data-quality gate: a failing night raises GateFailed and is not published."""
+    from lake.quality import validate
+
+    result = validate(engine.get_spark(ctx.config), ctx.config, ctx.night)
+    ctx.validation = result
+    result.raise_for_failures()
+    _record(ctx, "validate", rows=len(result.failures()) + len(result.warnings()))
+    return {"passed": result.success, "warnings": len(result.warnings())}
+
+
+def _publish(ctx: NightContext) -> dict:
+    from lake.publish import publish
+
+    manifest = publish(ctx.config, ctx.night, engine.get_spark(ctx.config),
+                       validation=ctx.validation)
+    _record(ctx, "publish", rows=sum(t.get("rows", 0) for t in manifest.get("tables", {}).values()))
+    return {"version": manifest.get("version", "")}
+
+
+def _record(ctx: NightContext, stage: str, rows: int = 0) -> None:
+    """Record a stage that does not write its own run row (so it can be skipped next time)."""
+    from lake.runlog import Run
+
+    run = Run(stage, source=ctx.source, night=ctx.night, inputs=ctx.inputs)
+    run.finish(engine.get_spark(ctx.config), ctx.config, "succeeded", rows_out=rows)
+
+
+STAGES: list[Stage] = [Stage("ingest", _ingest), Stage("process", _process),
+                       Stage("classify", _classify), Stage("validate", _validate),
+                       Stage("publish", _publish)]
 
 
 def register(stage: Stage, after: str | None = None) -> None:
@@ -102,7 +140,7 @@ def run_night(config: dict, night: int, source: str, from_stage: str | None = No
             continue
         clock = time.perf_counter()
         report(f"[{night}] {stage.name:<9} running")
-        ctx.results[stage.name] = stage.run(ctx)
+        ctx.results[stage.name] = {**stage.run(ctx), "seconds": time.perf_counter() - clock}
         summary = ", ".join(f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}"
                             for k, v in ctx.results[stage.name].items())
         report(f"[{night}] {stage.name:<9} done in {time.perf_counter() - clock:.1f} s: {summary}")

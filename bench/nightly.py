@@ -1,0 +1,173 @@
+"""Whole-night scale benchmark: simulated nights through every nightly stage.
+
+    python bench/nightly.py                       # 1e4, 2e4 and 1e5 alerts
+    python bench/nightly.py --sizes 1e4 2e4 1e5 2e5 1e6 --keep-raw-avro false
+
+For each size: simulate one night (not timed as part of the pipeline), then run the nightly
+stages on a fresh lake and record per-stage wall time, throughput, peak memory (the whole
+process tree) and the lake's size. Results: var/bench/nightly.json, a markdown table
+(var/bench/nightly.md) and a plot (var/bench/nightly.png). Cost growth is reported as the
+exponent b of time ~ alerts^b between consecutive sizes; "doubling the alerts costs at
+most 2.2x the time" is b <= log2(2.2) = 1.14.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS, report  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+NIGHT = 20231101
+
+
+class PeakMemory:
+    """Peak resident memory of this process and all its children, sampled."""
+
+    def __init__(self, every: float = 0.5):
+        self.every, self.peak, self._stop = every, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for process in [me, *me.children(recursive=True)]:
+                try:
+                    total += process.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+            self._stop.wait(self.every)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def simulate(alerts: int, out: Path, seed: int) -> tuple[Path, float]:
+    clock = time.perf_counter()
+    subprocess.run([sys.executable, str(REPO / "jobs" / "simulate.py"), "--start", str(NIGHT),
+                    "--nights", "1", "--alerts-per-night", str(alerts), "--seed", str(seed),
+                    "--out", str(out)], check=True, capture_output=True)
+    return out / f"ztf_public_{NIGHT}.tar.gz", time.perf_counter() - clock
+
+
+def run_night(source: Path, lake: Path, keep_raw: bool) -> dict:
+    from lake import engine
+    from lake.config import load_config
+    from lake.pipeline import nightly
+
+    config = load_config(overrides={"lake": {"root": str(lake)},
+                                    "ingest": {"keep_raw_avro": keep_raw}})
+    stages = {}
+    try:
+        with PeakMemory() as memory:
+            clock = time.perf_counter()
+            context = nightly.run_night(config, NIGHT, str(source), report=lambda line: None)
+            total = time.perf_counter() - clock
+        for name, result in context.results.items():
+            stages[name] = result.get("seconds")
+    finally:
+        engine.stop()
+    return {"total_s": total, "stages": stages, "peak_gb": memory.peak / 1e9,
+            "results": context.results}
+
+
+def _size(path: Path) -> float:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e9
+
+
+def main(argv=None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", nargs="+", type=float, default=[1e4, 2e4, 1e5])
+    parser.add_argument("--keep-raw-avro", default="true", choices=["true", "false"])
+    parser.add_argument("--workdir", default=None, help="where nights and lakes go (big)")
+    args = parser.parse_args(argv)
+    rows = []
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="nightly-bench-"))
+    try:
+        for seed, size in enumerate(int(s) for s in args.sizes):
+            night_dir, lake = work / f"night-{size}", work / f"lake-{size}"
+            source, sim_seconds = simulate(size, night_dir, seed)
+            result = run_night(source, lake, args.keep_raw_avro == "true")
+            row = {"alerts": size, "simulate_s": sim_seconds, "total_s": result["total_s"],
+                   "alerts_per_s": size / result["total_s"], "peak_gb": result["peak_gb"],
+                   "input_gb": source.stat().st_size / 1e9, "lake_gb": _size(lake)}
+            for stage, seconds in result["stages"].items():
+                row[f"{stage}_s"] = seconds
+            if rows:
+                previous = rows[-1]
+                row["growth_b"] = (math.log(row["total_s"] / previous["total_s"])
+                                   / math.log(size / previous["alerts"]))
+            rows.append(row)
+            print(f"{size} alerts: {result['total_s']:.1f} s "
+                  f"({size / result['total_s']:.0f} alerts/s), peak {result['peak_gb']:.1f} GB",
+                  flush=True)
+            shutil.rmtree(night_dir, ignore_errors=True)
+            shutil.rmtree(lake, ignore_errors=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    report("nightly", rows)
+    _markdown(rows)
+    _plot(rows)
+    if rows:
+        big = rows[-1]
+        projected = big["total_s"] * (1e6 / big["alerts"]) ** max(
+            [r.get("growth_b", 1.0) for r in rows[1:]] or [1.0])
+        print(f"targets: 1e6 alerts within 3600 s (projected from {big['alerts']}: "
+              f"{projected:.0f} s); growth exponent <= 1.14 (2x alerts <= 2.2x time)")
+    return rows
+
+
+def _markdown(rows: list[dict]) -> None:
+    if not rows:
+        return
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for r in rows:
+        lines.append("| " + " | ".join(
+            f"{r[c]:.3g}" if isinstance(r.get(c), float) else str(r.get(c, "")) for c in columns) + " |")
+    (RESULTS / "nightly.md").write_text("\n".join(lines) + "\n")
+
+
+def _plot(rows: list[dict]) -> None:
+    if not rows:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    alerts = [r["alerts"] for r in rows]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for stage in ("ingest", "process", "validate", "publish"):
+        values = [r.get(f"{stage}_s") for r in rows]
+        if all(v is not None for v in values):
+            ax.loglog(alerts, values, "o-", label=stage)
+    ax.loglog(alerts, [r["total_s"] for r in rows], "k*-", label="total")
+    ax.loglog(alerts, [rows[0]["total_s"] * a / alerts[0] for a in alerts], "k:", label="linear")
+    ax.axhline(3600, color="r", lw=0.8, label="60 min")
+    ax.set_xlabel("alerts in the night")
+    ax.set_ylabel("wall time (s)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "nightly.png", dpi=120)
+
+
+if __name__ == "__main__":
+    main()

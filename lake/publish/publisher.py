@@ -1,0 +1,229 @@
+"""Publication of a night's catalog to a local folder or S3, behind the quality gate.
+
+Layout under the publication root (``storage.publish_root``: ``publish.root`` of the
+configuration, else ``publish`` beside the lake):
+
+    latest.json                          entry point: {"version", "night", "manifest", ...}
+    nights/<YYYYMMDD>.json               the last publication of each night
+    catalog/<version>/manifest.json      tables, files, row counts, sha256, Delta versions
+    catalog/<version>/<table>/...        Parquet (see lake.publish.catalog)
+    catalog/<version>/report.html        the nightly report; quality.html: the gate's result
+
+A version is ``<night>-<digest>``, the digest of the source tables' Delta versions and
+the code version: publishing a night again without changes is a no-op, and a run that
+was interrupted is completed by re-running it. Readers never see half a publication:
+data files go to the new version's own prefix, its manifest is written after them, then
+the night pointer, and ``latest.json`` last.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import time
+
+from lake import storage
+from lake.publish.catalog import FORMAT, source_versions, write_catalog
+from lake.runlog import code_version
+
+log = logging.getLogger(__name__)
+
+LATEST = "latest.json"
+
+
+class PublishError(RuntimeError):
+    """A publication could not be done; nothing new became visible to readers."""
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _dump(data: dict) -> bytes:
+    return (json.dumps(data, indent=2, sort_keys=True, default=str) + "\n").encode()
+
+
+def read_json(config: dict, uri: str) -> dict | None:
+    try:
+        return json.loads(storage.read_bytes(config, uri))
+    except FileNotFoundError:
+        return None
+    except Exception as error:  # botocore NoSuchKey
+        if getattr(error, "response", {}).get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return None
+        raise
+
+
+def check_access(config: dict, root: str) -> None:
+    """Fail early, with one clear message, when the object store cannot be used."""
+    if not storage.is_s3(root):
+        return
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    bucket, prefix = storage.split_s3(root)
+    endpoint = (config.get("object_store") or {}).get("endpoint") or "AWS S3"
+    try:
+        storage.s3_client(config).list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
+    except NoCredentialsError:
+        raise PublishError(f"no credentials for {endpoint}: set AWS_ACCESS_KEY_ID and "
+                           "AWS_SECRET_ACCESS_KEY") from None
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "?")
+        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403",
+                    "InvalidToken", "ExpiredToken"):
+            raise PublishError(
+                f"{endpoint} rejected the credentials ({code}) for s3://{bucket}: check "
+                "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY; nothing was published") from None
+        if code in ("NoSuchBucket", "404"):
+            raise PublishError(f"bucket {bucket!r} does not exist at {endpoint}") from None
+        raise PublishError(f"{endpoint}: {code}: {error}") from None
+    except BotoCoreError as error:
+        raise PublishError(f"cannot reach {endpoint}: {error}") from None
+
+
+def version_id(night: int, versions: dict[str, int], code: str) -> str:
+    digest = hashlib.sha256(json.dumps([FORMAT, code, sorted(versions.items())])
+                            .encode()).hexdigest()[:12]
+    return f"{night}-{digest}"
+
+
+def latest(config: dict, root: str | None = None) -> dict | None:
+    """The ``latest.json`` pointer of a publication root (None before the first)."""
+    root = root or storage.publish_root(config)
+    return read_json(config, storage.join(root, LATEST))
+
+
+def publish(config: dict, night: int, spark=None, validation=None, gate: bool = True,
+            root: str | None = None, report: bool = True, keep: int | None = None,
+            on_file=None) -> dict:
+    """Validate (unless ``validation`` is given or ``gate`` is False) and publish the
+    catalog for ``night``; returns the manifest. Raises ``GateFailed`` when the night
+    fails its data-quality gate (nothing is published), ``PublishError`` when the object
+    store refuses or fails (readers still see the previous publication)."""
+    from lake.quality import GateFailed
+
+    clock = time.perf_counter()
+    root = (root or storage.publish_root(config)).rstrip("/")
+    check_access(config, root)
+    if gate and validation is None:
+        from lake import engine
+        from lake.quality import validate
+
+        spark = spark or engine.get_spark(config)
+        validation = validate(spark, config, night)
+    if validation is not None and not validation.success:
+        _write_rejection(config, validation)
+        raise GateFailed(validation)
+
+    versions = source_versions(config)
+    if validation is not None:  # publish exactly what was validated
+        versions.update({k: v for k, v in validation.versions.items() if k in versions})
+    code = code_version()
+    version = version_id(night, versions, code)
+    prefix = storage.join(root, "catalog", version)
+    manifest_uri = storage.join(prefix, "manifest.json")
+    try:
+        manifest = read_json(config, manifest_uri)
+        if manifest is None:
+            manifest = _write_version(config, night, version, prefix, versions, code,
+                                      validation, report, on_file)
+        else:
+            log.info("version %s already complete: pointers only", version)
+        pointer = {"format": FORMAT, "version": version, "night": night,
+                   "manifest": f"catalog/{version}/manifest.json",
+                   "report": manifest.get("report"), "published_at": manifest["published_at"]}
+        storage.write_bytes(config, storage.join(root, "nights", f"{night}.json"),
+                            _dump(pointer), "application/json")
+        current = latest(config, root)
+        if current is None or current.get("version") != version:
+            storage.write_bytes(config, storage.join(root, LATEST), _dump(pointer),
+                                "application/json")
+        if keep:
+            apply_retention(config, root, keep)
+    except PublishError:
+        raise
+    except Exception as error:
+        raise PublishError(f"publication {version} of night {night} did not complete "
+                           f"({type(error).__name__}: {error}); readers still see the "
+                           "previous version; run it again to complete it") from error
+    log.info("published night %s as %s in %.1f s", night, version, time.perf_counter() - clock)
+    return manifest
+
+
+def _write_version(config, night, version, prefix, versions, code, validation, report,
+                   on_file) -> dict:
+    tables = write_catalog(config, versions, prefix, on_file=on_file)
+    extra = {}
+    if validation is not None:
+        payload = validation.to_html().encode()
+        storage.write_bytes(config, storage.join(prefix, "quality.html"), payload, "text/html")
+        extra["quality.html"] = payload
+    if report:
+        from lake.publish.report import nightly_report
+
+        payload = nightly_report(config, night, versions, validation, tables).encode()
+        storage.write_bytes(config, storage.join(prefix, "report.html"), payload, "text/html")
+        extra["report.html"] = payload
+    manifest = {
+        "format": FORMAT, "kind": "publication", "version": version, "night": night,
+        "published_at": _now(), "code_version": code,
+        "source": {"lake": storage.lake_root(config), "delta_versions": versions},
+        "tables": tables,
+        "documents": {name: {"path": name, "bytes": len(data),
+                             "sha256": hashlib.sha256(data).hexdigest()}
+                      for name, data in extra.items()},
+        "report": f"catalog/{version}/report.html" if report else None,
+        "validation": None if validation is None else {
+            k: v for k, v in validation.summary().items() if k != "tables"},
+    }
+    storage.write_bytes(config, storage.join(prefix, "manifest.json"), _dump(manifest),
+                        "application/json")
+    return manifest
+
+
+def _write_rejection(config: dict, validation) -> None:
+    """Keep the failing gate's report next to the lake (not in the publication)."""
+    folder = storage.join(storage.lake_root(config), "_reports", "quality",
+                          f"night={validation.night}")
+    try:
+        storage.write_bytes(config, storage.join(folder, f"{validation.validation_id}.html"),
+                            validation.to_html().encode(), "text/html")
+        storage.write_bytes(config, storage.join(folder, f"{validation.validation_id}.md"),
+                            validation.to_markdown().encode(), "text/markdown")
+    except Exception:
+        log.exception("could not write the quality report")
+
+
+def list_versions(config: dict, root: str | None = None) -> list[dict]:
+    """Every version under ``catalog/``: complete ones (with their manifest) and not."""
+    root = (root or storage.publish_root(config)).rstrip("/")
+    out = []
+    for name in storage.list_dirs(config, storage.join(root, "catalog")):
+        manifest = read_json(config, storage.join(root, "catalog", name, "manifest.json"))
+        out.append({"version": name, "complete": manifest is not None,
+                    "published_at": manifest.get("published_at") if manifest else None,
+                    "night": manifest.get("night") if manifest else None})
+    return out
+
+
+def apply_retention(config: dict, root: str | None = None, keep: int = 7) -> list[str]:
+    """Delete all but the ``keep`` newest complete versions, and incomplete versions
+    (left by interrupted runs; run one publisher at a time), never the one
+    ``latest.json`` names; night pointers to deleted versions are removed too.
+    Returns the deleted versions."""
+    root = (root or storage.publish_root(config)).rstrip("/")
+    pinned = {(latest(config, root) or {}).get("version")}
+    versions = list_versions(config, root)
+    complete = sorted((v for v in versions if v["complete"]),
+                      key=lambda v: (v["published_at"] or "", v["version"]), reverse=True)
+    keep_set = {v["version"] for v in complete[:max(keep, 1)]} | pinned
+    doomed = [v["version"] for v in versions if v["version"] not in keep_set]
+    for name in doomed:
+        storage.remove_tree(config, storage.join(root, "catalog", name))
+        log.info("retention: deleted version %s", name)
+    for uri in storage.list_files(config, storage.join(root, "nights")):
+        pointer = read_json(config, uri) or {}
+        if pointer.get("version") in doomed:
+            storage.delete_file(config, uri)
+    return doomed

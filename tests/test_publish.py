@@ -1,0 +1,247 @@
+"""Publication: layout, manifest, idempotence, snapshots, retention, and a real S3
+server (SeaweedFS): read back with DuckDB and pyarrow, wrong credentials, a server
+killed in the middle of a publication."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["tests.demolake", "tests.s3server"]
+
+NIGHT = 20181129
+pytestmark = pytest.mark.realdata
+
+
+def _sha(path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _tree(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): _sha(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def published(demo_lake, spark, tmp_path_factory):
+    """The demo lake published once to a local folder."""
+    from lake.publish import publish
+
+    config = {**demo_lake, "publish": {"root": str(tmp_path_factory.mktemp("pub") / "publish")}}
+    return config, publish(config, NIGHT, spark=spark)
+
+
+def test_local_publication_layout_manifest_and_reads(published):
+    import deltalake
+    import duckdb
+    import pyarrow.parquet as pq
+
+    from lake import storage
+    from lake.publish import dataset, duckdb_catalog, latest
+
+    config, manifest = published
+    root = Path(storage.publish_root(config))
+    pointer = latest(config)
+    assert pointer["version"] == manifest["version"] and pointer["night"] == NIGHT
+    assert json.loads((root / "nights" / f"{NIGHT}.json").read_text())["version"] == \
+        manifest["version"]
+    folder = root / "catalog" / manifest["version"]
+    assert set(manifest["tables"]) == {"object", "magstat", "feature", "probability",
+                                       "lightcurve"}
+    for name, table in manifest["tables"].items():
+        assert sum(f["rows"] for f in table["files"]) == table["rows"]
+        for f in table["files"]:
+            assert _sha(folder / f["path"]) == f["sha256"], f["path"]
+            assert pq.read_metadata(folder / f["path"]).num_rows == f["rows"]
+    # row counts and source versions match the lake
+    for name in ("object", "magstat", "feature", "probability"):
+        source = deltalake.DeltaTable(storage.table_uri(config, name))
+        assert manifest["tables"][name]["rows"] == source.to_pyarrow_dataset().count_rows()
+        assert manifest["source"]["delta_versions"][name] == source.version()
+    detections = deltalake.DeltaTable(storage.table_uri(config, "detection")).to_pyarrow_dataset()
+    non = deltalake.DeltaTable(storage.table_uri(config, "non_detection")).to_pyarrow_dataset()
+    assert manifest["tables"]["lightcurve"]["rows"] == detections.count_rows() + non.count_rows()
+    assert manifest["validation"]["success"] and manifest["code_version"]
+    # sorted by oid within each file
+    objects = pq.read_table(folder / manifest["tables"]["object"]["files"][0]["path"])
+    assert objects.column("oid").to_pylist() == sorted(objects.column("oid").to_pylist())
+    # the documented reads: DuckDB over the manifest, DuckDB over the folder, pyarrow
+    con = duckdb_catalog(config)
+    oid = con.execute("SELECT oid FROM object ORDER BY ndet DESC, oid LIMIT 1").fetchone()[0]
+    lc = con.execute(f"SELECT detected, count(*) FROM lightcurve WHERE oid_prefix = left('{oid}', 7)"
+                 f" AND oid = '{oid}' GROUP BY ALL ORDER BY 1").fetchall()
+    ndet = con.execute(f"SELECT ndet FROM object WHERE oid = '{oid}'").fetchone()[0]
+    assert dict(lc)[True] == ndet
+    direct = duckdb.execute(
+        f"SELECT count(*) FROM read_parquet('{folder}/lightcurve/*/*.parquet', "
+        f"hive_partitioning = true) WHERE oid = '{oid}'").fetchone()[0]
+    assert direct == sum(n for _, n in lc)
+    top = con.execute("SELECT class_name, count(*) FROM probability WHERE ranking = 1 AND "
+                  "classifier_name = 'lc_classifier_top' GROUP BY 1").fetchall()
+    assert sum(n for _, n in top) == manifest["tables"]["object"]["rows"]
+    table = dataset(config, "lightcurve").to_table(filter=(
+        __import__("pyarrow.dataset").dataset.field("oid") == oid))
+    assert table.num_rows == direct and "oid_prefix" in table.column_names
+    # the nightly report and the quality page are published with the night
+    report = (folder / "report.html").read_text()
+    assert report.count("data:image/png;base64,") >= 4 and "Data quality" in report
+    assert "PASSED" in (folder / "quality.html").read_text()
+
+
+def test_republishing_is_idempotent(published, spark):
+    from lake import storage
+    from lake.publish import list_versions, publish
+
+    config, manifest = published
+    root = Path(storage.publish_root(config))
+    before = _tree(root)
+    again = publish(config, NIGHT, spark=spark)
+    assert again == manifest
+    assert _tree(root) == before
+    assert [v["version"] for v in list_versions(config)] == [manifest["version"]]
+
+
+def test_publication_retention(demo_lake, spark, tmp_path, monkeypatch):
+    from lake.publish import apply_retention, latest, list_versions, publish, publisher
+
+    config = {**demo_lake, "publish": {"root": str(tmp_path / "publish")}}
+    made = []
+    for code in ("1", "2", "3"):   # a new code version gives a new catalog version
+        monkeypatch.setattr(publisher, "code_version", lambda code=code: f"0.1.0+test{code}")
+        made.append(publish(config, NIGHT, spark=spark, gate=False, report=False)["version"])
+    assert len(set(made)) == 3
+    (tmp_path / "publish" / "catalog" / "19990101-incomplete" / "object").mkdir(parents=True)
+    deleted = apply_retention(config, keep=2)
+    assert set(deleted) == {made[0], "19990101-incomplete"}
+    assert {v["version"] for v in list_versions(config)} == set(made[1:])
+    assert latest(config)["version"] == made[2]
+
+
+def test_snapshot_is_deterministic_and_retained(demo_lake, tmp_path):
+    import deltalake
+
+    from lake import storage
+    from lake.publish import export_snapshot, list_snapshots, snapshot_retention
+
+    version = deltalake.DeltaTable(storage.table_uri(demo_lake, "object")).version()
+    one = {**demo_lake, "publish": {"root": str(tmp_path / "one")}}
+    two = {**demo_lake, "publish": {"root": str(tmp_path / "two")}}
+    first = export_snapshot(one, as_of=str(version))
+    second = export_snapshot(two, as_of=version)
+    day = first["date"]
+    assert first == second and first["source"]["delta_versions"]["object"] == version
+    files = _tree(tmp_path / "one" / "snapshots" / day)
+    assert files == _tree(tmp_path / "two" / "snapshots" / day)
+    assert "manifest.json" in files and any(k.startswith("lightcurve/oid_prefix=") for k in files)
+    export_snapshot(one, as_of=version)          # again into the same folder: unchanged
+    assert _tree(tmp_path / "one" / "snapshots" / day) == files
+    # a timestamp before the lake existed has no catalog
+    with pytest.raises(ValueError):
+        export_snapshot(one, as_of="2001-01-01")
+    assert list_snapshots(one) == [day]
+    import datetime as dt
+
+    later = dt.date.fromisoformat(day) + dt.timedelta(days=40)
+    assert snapshot_retention(one, keep_days=30, today=later) == [day]
+    assert list_snapshots(one) == []
+
+
+# --- S3 (SeaweedFS) -----------------------------------------------------------------
+
+def _s3_config(demo_lake, server, prefix):
+    from lake.config import load_config
+
+    return load_config(overrides={"lake": {"root": demo_lake["lake"]["root"]},
+                                  "publish": {"root": f"s3://{server.bucket}/{prefix}"}})
+
+
+def test_publish_to_s3_and_read_back(demo_lake, spark, s3_env):
+    import pyarrow.dataset as pads
+    import pyarrow.parquet as pq
+
+    from lake import storage
+    from lake.publish import dataset, duckdb_catalog, latest, publish
+
+    config = _s3_config(demo_lake, s3_env, "catalog-a")
+    manifest = publish(config, NIGHT, spark=spark, report=False)
+    assert latest(config)["version"] == manifest["version"]
+    keys = s3_env.keys("catalog-a/")
+    assert "catalog-a/latest.json" in keys
+    assert f"catalog-a/catalog/{manifest['version']}/manifest.json" in keys
+    listed = [f"catalog-a/catalog/{manifest['version']}/{f['path']}"
+              for t in manifest["tables"].values() for f in t["files"]]
+    assert set(listed) <= set(keys)
+    # checksums of what the server holds
+    client = s3_env.client()
+    for key, f in zip(listed, [f for t in manifest["tables"].values() for f in t["files"]]):
+        body = client.get_object(Bucket=s3_env.bucket, Key=key)["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == f["sha256"]
+    # pyarrow straight from S3
+    filesystem, base = storage.arrow_filesystem(
+        config, f"s3://{s3_env.bucket}/catalog-a/catalog/{manifest['version']}/object")
+    objects = pq.read_table(base, filesystem=filesystem)
+    assert objects.num_rows == manifest["tables"]["object"]["rows"]
+    lc = dataset(config, "lightcurve")
+    oid = objects.column("oid")[0].as_py()
+    assert lc.to_table(filter=pads.field("oid") == oid).num_rows > 0
+    # DuckDB over the same datasets
+    con = duckdb_catalog(config)
+    assert con.execute("SELECT count(*) FROM magstat").fetchone()[0] == \
+        manifest["tables"]["magstat"]["rows"]
+    assert con.execute(f"SELECT count(*) FROM lightcurve WHERE oid = '{oid}'").fetchone()[0] > 0
+
+
+def test_wrong_credentials_publish_nothing(demo_lake, spark, s3_env, monkeypatch):
+    from lake.publish import PublishError, publish
+
+    import boto3
+
+    config = _s3_config(demo_lake, s3_env, "catalog-b")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+    boto3.setup_default_session()   # boto3 resolves credentials once per session
+    try:
+        with pytest.raises(PublishError, match="rejected the credentials"):
+            publish(config, NIGHT, spark=spark, report=False)
+    finally:
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_env.secret_key)
+        boto3.setup_default_session()
+    assert s3_env.keys("catalog-b/") == []
+
+
+@pytest.mark.slow
+def test_server_killed_mid_publication_then_rerun(demo_lake, spark, s3_env, monkeypatch):
+    from lake.publish import PublishError, latest, publish, publisher, reader
+
+    config = _s3_config(demo_lake, s3_env, "catalog-c")
+    first = publish(config, NIGHT, spark=spark, report=False)
+    monkeypatch.setattr(publisher, "code_version", lambda: "0.1.0+next")
+    written = []
+
+    def crash_after_two(uri):
+        written.append(uri)
+        if len(written) == 2:
+            s3_env.kill()
+
+    try:
+        with pytest.raises(PublishError, match="did not complete"):
+            publish(config, NIGHT, spark=spark, report=False, on_file=crash_after_two)
+    finally:
+        s3_env.kill()
+        s3_env.start()
+    pointer = latest(config)
+    assert pointer["version"] == first["version"]               # readers see the old version
+    data, _ = reader.manifest(config)
+    assert data["version"] == first["version"]
+    keys = s3_env.keys("catalog-c/catalog/")
+    partial = [k for k in keys if "/catalog/" + first["version"] not in k]
+    assert partial and not any(k.endswith("manifest.json") for k in partial)
+    second = publish(config, NIGHT, spark=spark, report=False)   # the re-run completes it
+    assert second["version"] != first["version"]
+    assert latest(config)["version"] == second["version"]
+    client = s3_env.client()
+    for table in second["tables"].values():
+        for f in table["files"]:
+            body = client.get_object(Bucket=s3_env.bucket,
+                                     Key=f"catalog-c/catalog/{second['version']}/{f['path']}")
+            assert hashlib.sha256(body["Body"].read()).hexdigest() == f["sha256"]
