@@ -1,0 +1,1 @@
+"""Trained models of alert-lake: the light-curve classifier and the stamp classifier."""
