@@ -80,10 +80,10 @@ def bench_lc(n: int, batch: int) -> list[dict]:
         clear_cache()
         model = load_cached(model_dir, "lc")
         model.predict_proba_hierarchical(feats.head(100))   # warm-up
-        bare = _best(lambda: [model.predict_proba_hierarchical(feats.iloc[i:i + batch])
-                              for i in range(0, n, batch)])
-        udf = _best(lambda: [lc_probabilities(feats.iloc[i:i + batch], model_dir)
-                             for i in range(0, n, batch)])
+        bare = _best(lambda m=model: [m.predict_proba_hierarchical(feats.iloc[i:i + batch])
+                                      for i in range(0, n, batch)])
+        udf = _best(lambda d=model_dir: [lc_probabilities(feats.iloc[i:i + batch], d)
+                                         for i in range(0, n, batch)])
         out_rows = len(lc_probabilities(feats.iloc[:batch], model_dir))
         rows.append({"stage": f"{name} ({model.version}{', stand-in' if standin else ''})",
                      "items": n, "bare_per_s": n / bare, "udf_per_s": n / udf,

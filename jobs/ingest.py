@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     finally:
         engine.stop()
     rate = result.items / result.seconds if result.seconds else 0.0
-    print(f"ingested {result.source if hasattr(result, 'source') else args.source}: "
+    print(f"ingested {args.source}: "
           f"{result.items} files, {result.alerts} alerts landed, "
           f"{result.quarantined} quarantined, in {result.seconds:.1f} s ({rate:.0f} files/s); "
           f"night {result.night}, run {result.run_id}")

@@ -2,9 +2,7 @@
 and a full disk, each ending with tables identical to one clean run (or a clean error)."""
 from __future__ import annotations
 
-import os
 import random
-import shutil
 import signal
 import subprocess
 import sys

@@ -11,8 +11,8 @@ import pytest
 from scipy import stats
 
 from lake.features import Extractor, extract_features, feature_names
-from lake.features import drw, harmonics, mhps, period, spm, variability
-from lake.features.preprocess import band_batch_from_arrays, preprocess
+from lake.features import drw, harmonics, mhps, spm, variability
+from lake.features.preprocess import band_batch_from_arrays
 
 RNG = np.random.default_rng(42)
 

@@ -49,7 +49,7 @@ def test_local_publication_layout_manifest_and_reads(published):
     folder = root / "catalog" / manifest["version"]
     assert set(manifest["tables"]) == {"object", "magstat", "feature", "probability",
                                        "lightcurve"}
-    for name, table in manifest["tables"].items():
+    for table in manifest["tables"].values():
         assert sum(f["rows"] for f in table["files"]) == table["rows"]
         for f in table["files"]:
             assert _sha(folder / f["path"]) == f["sha256"], f["path"]

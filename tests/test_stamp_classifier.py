@@ -8,7 +8,6 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from astropy.io import fits
 
 from models.stamp_classifier import (CLASSES, METADATA, StampClassifier, crop, decode_cutout, load,

@@ -4,7 +4,7 @@ parallel processes; this module only says what goes in and what comes out."""
 from __future__ import annotations
 
 import pandas as pd
-from pyspark.sql import DataFrame, functions as F
+from pyspark.sql import DataFrame
 
 from lake.features import extract_features
 
@@ -26,7 +26,3 @@ def compute(detections: pd.DataFrame, non_detections: pd.DataFrame | None,
     """One row per object of ``detections``: every feature, feature_version, reason."""
     features = extract_features(detections, non_detections, objects)
     return features.reset_index() if "oid" not in features.columns else features
-
-
-def null_features_for(oids: DataFrame) -> DataFrame:  # pragma: no cover - helper for empty runs
-    return oids.select("oid").withColumn("reason", F.lit("no_detections"))

@@ -17,6 +17,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 from pyspark.sql import functions as F
 
@@ -72,8 +73,6 @@ def _features_of_bucket(bucket: int, staging: str, config: dict) -> dict:
     result = feature_table.compute(detections, read("non_detection"), read("object"))
     filesystem, path = storage.arrow_filesystem(config, storage.join(staging, "feature"))
     filesystem.create_dir(path, recursive=True)
-    import pyarrow as pa
-
     pq.write_table(pa.Table.from_pandas(result, preserve_index=False),
                    f"{path}/part-{bucket:05d}.parquet", filesystem=filesystem)
     return {"bucket": bucket, "objects": len(result), "seconds": time.perf_counter() - clock}

@@ -27,7 +27,7 @@ def _flux(mag: Column) -> Column:
     return F.pow(F.lit(10.0), F.lit(-0.4) * mag)
 
 
-def is_corrected(frame: DataFrame) -> Column:
+def is_corrected() -> Column:
     distnr, magnr = F.col("distnr"), F.col("magnr")
     return F.coalesce((distnr >= 0) & (distnr < DISTNR_MAX) & (magnr > 0), F.lit(False))
 
@@ -46,7 +46,7 @@ def correct(detection: DataFrame) -> DataFrame:
                 - reference_flux ** 2 * F.col("sigmagnr") ** 2)
     corrected = F.col("corrected")
     defined = corrected & (total_flux > 0)
-    frame = frame.withColumn("corrected", is_corrected(frame))
+    frame = frame.withColumn("corrected", is_corrected())
     frame = frame.withColumns({
         "magpsf_corr": F.when(defined, -2.5 * F.log10(total_flux))
                         .when(corrected, F.lit(UNDEFINED)),

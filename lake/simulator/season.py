@@ -462,7 +462,7 @@ def _finish(seed, written, ex, objs, obj, exp, flux, meas, obj_start, rng, parti
 
 def _param(objs, key):
     out = np.full(len(objs), np.nan)
-    for c, (idx, p) in objs.params.items():
+    for _, (idx, p) in objs.params.items():
         if key in p:
             out[idx] = np.asarray(p[key], dtype=float)
     return out
@@ -535,7 +535,7 @@ def truth_table(season: Season):
     data["first_mjd"] = first - 2400000.5
     data["last_mjd"] = last - 2400000.5
     params_json = [None] * n
-    for c, (idx, p) in objs.params.items():
+    for _, (idx, p) in objs.params.items():
         keys = [k for k in p if not k.startswith("_")]
         for j, i in enumerate(idx.tolist()):
             params_json[i] = json.dumps({k: _jsonable(np.asarray(p[k])[j]) for k in keys})

@@ -17,13 +17,13 @@ import logging
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-
 import numpy as np
 import pandas as pd
 
 from . import data as lcdata
 from .model import BACKENDS, TAXONOMY, TOP_OF, default_feature_list
+
+REPO = Path(__file__).resolve().parents[2]
 
 log = logging.getLogger(__name__)
 

@@ -12,13 +12,13 @@ import json
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-
 import numpy as np
 import pandas as pd
 
 from . import data as sdata
 from .model import CLASSES, StampClassifier, metadata_frame
+
+REPO = Path(__file__).resolve().parents[2]
 
 STAMP_MIX = {"AGN": 3, "QSO": 3, "Blazar": 2, "SNIa": 2, "SNII": 2, "SNIbc": 1, "SLSN": 1,
              "RRL": 1, "E": 1, "LPV": 1, "CEP": 0.5, "DSCT": 0.5, "Periodic-Other": 1, "YSO": 1,
@@ -55,8 +55,9 @@ def real_metrics(model, shared_data) -> dict:
            "cnn_only": level_metrics(real["label"], raw), "with_rules": level_metrics(real["label"], ruled)}
     ast = real["label"] == "asteroid"
     out["asteroid_recall_cnn_only"] = float(np.mean(raw[ast] == "asteroid")) if ast.any() else None
-    out["per_alert"] = [{"objectId": o, "label": l, "cnn": r, "with_rules": w}
-                        for o, l, r, w in zip(real["objectId"], real["label"], raw, ruled) if l != "asteroid"]
+    out["per_alert"] = [{"objectId": o, "label": label, "cnn": r, "with_rules": w}
+                        for o, label, r, w in zip(real["objectId"], real["label"], raw, ruled)
+                        if label != "asteroid"]
     return out
 
 
