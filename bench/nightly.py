@@ -36,7 +36,14 @@ class PeakMemory:
 
     def __init__(self, every: float = 0.5):
         self.every, self.peak, self._stop = every, 0, threading.Event()
+        self.stage, self.stage_peaks = None, {}
         self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def mark(self, line: str) -> None:
+        """Follow the nightly job's progress lines to attribute peaks to stages."""
+        words = line.split()
+        if len(words) >= 3 and words[2] == "running":
+            self.stage = words[1]
 
     def _run(self):
         me = psutil.Process()
@@ -48,6 +55,8 @@ class PeakMemory:
                 except psutil.Error:
                     pass
             self.peak = max(self.peak, total)
+            if self.stage:
+                self.stage_peaks[self.stage] = max(self.stage_peaks.get(self.stage, 0), total)
             self._stop.wait(self.every)
 
     def __enter__(self):
@@ -73,18 +82,20 @@ def run_night(source: Path, lake: Path, keep_raw: bool) -> dict:
     from lake.pipeline import nightly
 
     config = load_config(overrides={"lake": {"root": str(lake)},
+                                    "publish": {"root": str(lake) + "-publish"},
                                     "ingest": {"keep_raw_avro": keep_raw}})
     stages = {}
     try:
         with PeakMemory() as memory:
             clock = time.perf_counter()
-            context = nightly.run_night(config, NIGHT, str(source), report=lambda line: None)
+            context = nightly.run_night(config, NIGHT, str(source), report=memory.mark)
             total = time.perf_counter() - clock
         for name, result in context.results.items():
             stages[name] = result.get("seconds")
     finally:
         engine.stop()
     return {"total_s": total, "stages": stages, "peak_gb": memory.peak / 1e9,
+            "stage_peak_gb": {k: v / 1e9 for k, v in memory.stage_peaks.items()},
             "results": context.results}
 
 
@@ -110,6 +121,8 @@ def main(argv=None) -> list[dict]:
                    "input_gb": source.stat().st_size / 1e9, "lake_gb": _size(lake)}
             for stage, seconds in result["stages"].items():
                 row[f"{stage}_s"] = seconds
+            for stage, peak in result["stage_peak_gb"].items():
+                row[f"{stage}_gb"] = peak
             if rows:
                 previous = rows[-1]
                 row["growth_b"] = (math.log(row["total_s"] / previous["total_s"])
@@ -120,6 +133,7 @@ def main(argv=None) -> list[dict]:
                   flush=True)
             shutil.rmtree(night_dir, ignore_errors=True)
             shutil.rmtree(lake, ignore_errors=True)
+            shutil.rmtree(str(lake) + "-publish", ignore_errors=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report("nightly", rows)
