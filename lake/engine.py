@@ -206,8 +206,8 @@ def process_pool(workers: int, initializer=None):
 
 
 def _warm_worker(parent: int) -> None:
-    """Import the heavy libraries once per worker, before the first task; exit when the
-    job's process is gone (a job killed with SIGKILL must not leave workers behind)."""
+    """Start a worker: exit when the job's process is gone (a job killed with SIGKILL
+    must not leave workers behind), and import the decoding libraries."""
     import time
 
     def watch_parent():
@@ -216,5 +216,6 @@ def _warm_worker(parent: int) -> None:
         os._exit(1)
 
     threading.Thread(target=watch_parent, daemon=True, name="parent-watch").start()
+    # Only what every task needs: a stage's own libraries (numba kernels of the feature
+    # stage, ...) load with its first task, so the ingest does not wait for them.
     import lake.bronze.decode  # noqa: F401
-    import lake.features  # noqa: F401
