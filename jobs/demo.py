@@ -60,8 +60,18 @@ def main(argv=None) -> int:
         engine.stop()
     print(f"\n== lake at {lake_root}")
     print(format_summary(table_summary(config)))
-    print("\nQuery it, e.g.:\n  .venv/bin/python -c \"import deltalake; "
-          f"print(deltalake.DeltaTable('{lake_root}/detection').to_pandas().head())\"")
+    from lake.publish import latest
+    from lake.storage import publish_root
+
+    pointer = latest(config) or {}
+    print(f"\n== published catalog at {publish_root(config)} (latest: {pointer.get('version')})")
+    if pointer.get("report"):
+        print(f"   nightly report: {publish_root(config)}/{pointer['report']}")
+    print("\nQuery it, e.g.:\n  .venv/bin/python -c \"from lake.config import load_config; "
+          "from lake.publish import duckdb_catalog; "
+          f"c = duckdb_catalog(load_config(overrides={{'lake': {{'root': '{lake_root}'}}}})); "
+          "print(c.execute('SELECT class_name, count(*) n FROM probability WHERE "
+          "classifier_name = \\'lc_classifier_top\\' AND ranking = 1 GROUP BY 1').df())\"")
     return 0
 
 
