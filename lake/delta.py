@@ -115,12 +115,12 @@ def _merge_into(spark, config: dict, name: str, frame) -> dict[str, int]:
         return _last_commit_counts(config, name)
 
     version_before = delta_table(config, name).version()
-    target_schema = read_table(spark, config, name).schema
-    target_types = {f.name: f.dataType for f in target_schema.fields}
+    target_types = _target_types(config, name)
     new_fields = [f for f in batch.schema.fields if f.name not in target_types]
     if new_fields:
         log.info("%s: adding columns %s", name, [f.name for f in new_fields])
         engine.add_columns(spark, config, uri, _arrow_fields(new_fields))
+        _wait_for_columns(spark, config, name, [f.name for f in new_fields])
         target_types.update({f.name: f.dataType for f in new_fields})
     batch = batch.select([F.col(c).cast(target_types[c]).alias(c) for c in batch.columns])
 
@@ -142,7 +142,11 @@ def _merge_into(spark, config: dict, name: str, frame) -> dict[str, int]:
     elif table.priority:
         sql += f"WHEN MATCHED AND ({_better(table)}) THEN UPDATE SET {updates}\n"
     sql += f"WHEN NOT MATCHED THEN INSERT ({columns}) VALUES ({values})"
-    return _run_merge(spark, config, name, view, sql, version_before)
+    files_before = set(delta_table(config, name).file_uris()) if new_fields else set()
+    counts = _run_merge(spark, config, name, view, sql, version_before)
+    if new_fields:
+        _check_written_columns(config, name, files_before, [f.name for f in new_fields])
+    return counts
 
 
 def update_columns(spark, config: dict, name: str, frame, columns) -> dict[str, int]:
@@ -158,10 +162,11 @@ def _update_columns(spark, config: dict, name: str, frame, columns) -> dict[str,
     table = TABLES[name]
     uri = storage.table_uri(config, name)
     version_before = delta_table(config, name).version()
-    target_types = {f.name: f.dataType for f in read_table(spark, config, name).schema.fields}
+    target_types = _target_types(config, name)
     missing = [f for f in frame.schema.fields if f.name in columns and f.name not in target_types]
     if missing:
         engine.add_columns(spark, config, uri, _arrow_fields(missing))
+        _wait_for_columns(spark, config, name, [f.name for f in missing])
         target_types.update({f.name: f.dataType for f in missing})
     keep = list(table.keys) + [c for c in table.partition_by if c not in table.keys] + list(columns)
     batch = frame.select([F.col(c).cast(target_types[c]).alias(c) for c in keep])
@@ -173,6 +178,40 @@ def _update_columns(spark, config: dict, name: str, frame, columns) -> dict[str,
     sql = (f"MERGE INTO delta.`{engine.spark_path(config, uri)}` AS t USING {view} AS s ON {on}\n"
            f"WHEN MATCHED AND NOT ({_same(columns)}) THEN UPDATE SET {updates}")
     return _run_merge(spark, config, name, view, sql, version_before)
+
+
+def _target_types(config: dict, name: str) -> dict:
+    """Column types of a table, read from its Delta log with delta-rs (not through the
+    engine, which may keep a snapshot that predates a schema change)."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    schema = pa.schema(delta_table(config, name).schema().to_arrow())
+    return {f.name: f.dataType for f in from_arrow_schema(schema).fields}
+
+
+def _wait_for_columns(spark, config: dict, name: str, columns, attempts: int = 20) -> None:
+    """Make sure the engine sees columns just added: Sail drops unknown columns on
+    write silently, so writing before it sees them would lose their values."""
+    import time
+
+    for attempt in range(attempts):
+        if set(columns) <= set(read_table(spark, config, name).columns):
+            return
+        time.sleep(0.25 * (attempt + 1))
+    raise RuntimeError(f"the engine does not see the new columns {columns} of table {name}")
+
+
+def _check_written_columns(config: dict, name: str, files_before: set, columns) -> None:
+    """Fail loudly if the engine wrote the commit's new files without new columns (the
+    silent column drop of Sail 0.7.2): better a failed run than values lost unnoticed."""
+    import pyarrow.parquet as pq
+
+    for uri in set(delta_table(config, name).file_uris()) - files_before:
+        filesystem, path = storage.arrow_filesystem(config, uri.removeprefix("file://"))
+        missing = set(columns) - set(pq.read_schema(path, filesystem=filesystem).names)
+        if missing:
+            raise RuntimeError(f"table {name}: the engine wrote {uri} without the new "
+                               f"columns {sorted(missing)}; re-run after restarting the job")
 
 
 def _same(columns) -> str:
