@@ -138,7 +138,8 @@ def _merge_into(spark, config: dict, name: str, frame) -> dict[str, int]:
     sql = f"MERGE INTO delta.`{path}` AS t USING {view} AS s ON {on}\n"
     updates = ", ".join(f"t.`{c}` = s.`{c}`" for c in batch.columns)
     if table.replace:
-        sql += f"WHEN MATCHED AND NOT ({_same(batch.columns)}) THEN UPDATE SET {updates}\n"
+        sql += (f"WHEN MATCHED AND NOT ({_same(batch.columns, batch.schema)}) "
+                f"THEN UPDATE SET {updates}\n")
     elif table.priority:
         sql += f"WHEN MATCHED AND ({_better(table)}) THEN UPDATE SET {updates}\n"
     sql += f"WHEN NOT MATCHED THEN INSERT ({columns}) VALUES ({values})"
@@ -176,7 +177,7 @@ def _update_columns(spark, config: dict, name: str, frame, columns) -> dict[str,
     on += "".join(f" AND t.`{c}` = s.`{c}`" for c in table.partition_by)
     updates = ", ".join(f"t.`{c}` = s.`{c}`" for c in columns)
     sql = (f"MERGE INTO delta.`{engine.spark_path(config, uri)}` AS t USING {view} AS s ON {on}\n"
-           f"WHEN MATCHED AND NOT ({_same(columns)}) THEN UPDATE SET {updates}")
+           f"WHEN MATCHED AND NOT ({_same(columns, batch.schema)}) THEN UPDATE SET {updates}")
     return _run_merge(spark, config, name, view, sql, version_before)
 
 
@@ -214,8 +215,23 @@ def _check_written_columns(config: dict, name: str, files_before: set, columns) 
                                f"columns {sorted(missing)}; re-run after restarting the job")
 
 
-def _same(columns) -> str:
-    return " AND ".join(f"(t.`{c}` <=> s.`{c}`)" for c in columns)
+def _same(columns, schema) -> str:
+    """SQL: target and source rows hold the same values. Floating-point columns compare
+    to 1e-9 relative: a parallel aggregation sums in a varying order, and a recomputed
+    mean that differs in its last bit must not rewrite the row."""
+    from pyspark.sql import types as T
+
+    floats = {f.name for f in schema.fields
+              if isinstance(f.dataType, (T.DoubleType, T.FloatType))}
+
+    def same(c):
+        exact = f"(t.`{c}` <=> s.`{c}`)"
+        if c not in floats:
+            return exact
+        return (f"({exact} OR abs(t.`{c}` - s.`{c}`) <= "
+                f"1e-9 * greatest(abs(t.`{c}`), abs(s.`{c}`)))")
+
+    return " AND ".join(same(c) for c in columns)
 
 
 def _run_merge(spark, config: dict, name: str, view: str, sql: str, version_before: int):
