@@ -13,23 +13,19 @@ import argparse
 import logging
 
 from lake import engine
-from lake.cli import fail, night_range, parse_night, setup_logging
+from lake.cli import add_night_selection, fail, selected_nights, setup_logging
 from lake.config import load_config
 from lake.pipeline.classify import ModelMissing, classify
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--night", help="YYYYMMDD")
-    which.add_argument("--nights", help="FROM..TO")
-    which.add_argument("--all", action="store_true", help="every object in the lake")
+    add_night_selection(parser)
     parser.add_argument("--lake", help="lake root (default: lake.root of the configuration)")
     args = parser.parse_args(argv)
     setup_logging()
     config = load_config(overrides={"lake": {"root": args.lake}} if args.lake else None)
-    nights = None if args.all else ([parse_night(args.night)] if args.night
-                                    else night_range(args.nights))
+    nights = selected_nights(args)
     try:
         result = classify(config, nights)
     except ModelMissing as error:

@@ -52,3 +52,18 @@ def night_range(text: str) -> list[int]:
         fail(f"night range ends before it starts: {text!r}")
     return [int((first + dt.timedelta(days=i)).strftime("%Y%m%d"))
             for i in range((last - first).days + 1)]
+
+
+def add_night_selection(parser) -> None:
+    """--night / --nights FROM..TO / --all, for jobs that work on the objects of nights."""
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--night", help="YYYYMMDD")
+    which.add_argument("--nights", help="FROM..TO, e.g. 20231101..20231130")
+    which.add_argument("--all", action="store_true", help="every object in the lake")
+
+
+def selected_nights(args) -> list[int] | None:
+    """The nights chosen with add_night_selection (None = all)."""
+    if args.all:
+        return None
+    return [parse_night(args.night)] if args.night else night_range(args.nights)
