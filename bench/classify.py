@@ -3,7 +3,9 @@
 Targets (brief §6): light-curve classifier >= 10,000 objects/s per core, stamp classifier
 >= 1,000 alerts/s per core, both including the UDF overhead (lake.classify: feature
 alignment, probability rows, ranking; for stamps also gzipped-FITS decoding, cropping,
-normalization, metadata and the rules). Uses the newest models under var/models (run
+normalization, metadata and the rules). For the forest, ``sklearn_bare_per_s`` is
+scikit-learn's own tree-by-tree predict_proba on the same rows (the model uses a compiled
+pass over all trees, bit-identical). Uses the newest models under var/models (run
 `make models` first); without them, trains quick stand-ins and says so.
 
 Run: ``python bench/classify.py [--objects 20000] [--alerts 3000] [--batch 10000]``.
@@ -85,10 +87,20 @@ def bench_lc(n: int, batch: int) -> list[dict]:
         udf = _best(lambda d=model_dir: [lc_probabilities(feats.iloc[i:i + batch], d)
                                          for i in range(0, n, batch)])
         out_rows = len(lc_probabilities(feats.iloc[:batch], model_dir))
-        rows.append({"stage": f"{name} ({model.version}{', stand-in' if standin else ''})",
-                     "items": n, "bare_per_s": n / bare, "udf_per_s": n / udf,
-                     "udf_overhead": udf / bare - 1.0, "target_per_s": LC_TARGET,
-                     "udf_vs_target": n / udf / LC_TARGET, "rows_per_batch": out_rows})
+        row = {"stage": f"{name} ({model.version}{', stand-in' if standin else ''})",
+               "items": n, "bare_per_s": n / bare, "udf_per_s": n / udf,
+               "udf_overhead": udf / bare - 1.0, "target_per_s": LC_TARGET,
+               "udf_vs_target": n / udf / LC_TARGET, "rows_per_batch": out_rows}
+        if getattr(model, "use_compiled", False):
+            # reference: scikit-learn's own predict_proba (tree by tree), same rows
+            model.use_compiled = False
+            try:
+                ref = _best(lambda m=model: [m.predict_proba_hierarchical(feats.iloc[i:i + batch])
+                                             for i in range(0, n, batch)], repeat=1)
+            finally:
+                model.use_compiled = True
+            row["sklearn_bare_per_s"] = n / ref
+        rows.append(row)
     return rows
 
 

@@ -97,6 +97,8 @@ def main(argv=None) -> int:
         sim = test[test["source"].str.startswith("sim")]
         if len(sim):
             metrics["simulated_test"] = lctrain.evaluate(model, sim, sim["classALeRCE"])
+            if frame["source"].str.startswith("real").any():
+                metrics["simulated_test_masked"] = lctrain.masked_control(model, sim)
         lab = test[test["source"].str.startswith("labels")]
         if len(lab):
             metrics["labeled_test"] = lctrain.evaluate(model, lab, lab["classALeRCE"])
@@ -132,7 +134,10 @@ def comparison_table(summary: dict) -> str:
         for stat in ("macro_precision", "macro_recall", "macro_f1"):
             keys.append((f"sim test {level} {stat}", ("simulated_test", level, stat)))
             keys.append((f"labeled test {level} {stat}", ("labeled_test", level, stat)))
-    keys += [("BTS SN Ia held-out: Transient", ("real", "bts_snia_heldout", "share_Transient")),
+    keys += [("sim test, real-unknown features masked: leaf macro F1", ("simulated_test_masked", "leaf", "macro_f1")),
+             ("  same: other classes called SNIa", ("simulated_test_masked", "share_SNIa_among_other_classes")),
+             ("  same: other classes called RRL", ("simulated_test_masked", "share_RRL_among_other_classes")),
+             ("BTS SN Ia held-out: Transient", ("real", "bts_snia_heldout", "share_Transient")),
              ("BTS SN Ia held-out: SNIa", ("real", "bts_snia_heldout", "share_SNIa")),
              ("S82 RRL held-out: Periodic", ("real", "s82_rrl_heldout", "share_Periodic")),
              ("S82 RRL held-out: RRL", ("real", "s82_rrl_heldout", "share_RRL")),

@@ -132,15 +132,80 @@ def test_correct_magnitudes_matches_formula():
     assert np.isnan(out["magpsf_corr"][2])
 
 
+def test_compiled_forest_equals_sklearn(forest, frame):
+    X = frame.head(300).copy()
+    X.iloc[:20, :30] = np.nan
+    fast = forest.predict_proba_hierarchical(X)
+    forest.use_compiled = False
+    try:
+        ref = forest.predict_proba_hierarchical(X)
+    finally:
+        forest.use_compiled = True
+    assert np.array_equal(fast[0], ref[0]) and np.array_equal(fast[1], ref[1])   # bit-identical
+    assert "_packed" in forest.__dict__ and "_packed" not in forest.__getstate__()
+    assert "_packed" in forest.__dict__      # pickling does not drop it from the live model
+
+
+def test_packed_forests_edge_cases(forest):
+    from models.lc_classifier.fastforest import PackedForests, _floor_f32
+
+    t = np.array([0.1, 1 / 3, -2.7, 5.0])
+    f = _floor_f32(t)
+    assert (f.astype(np.float64) <= t).all() and (np.nextafter(f, np.float32(np.inf)) > t).all()
+    packed = PackedForests([forest.top_model_])
+    M = np.zeros((3, forest.n_features_in_), np.float32)
+    assert np.array_equal(packed.predict_proba(M)[0], forest.top_model_.predict_proba(M))
+    assert packed.predict_proba(M[:0])[0].shape == (0, len(forest.top_classes_))
+    M[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        packed.predict_proba(M)
+
+
+def test_mask_like_real_balances_missingness(frame):
+    train = frame[~frame["test"]].copy()
+    real = train[train["classALeRCE"] == "SNIa"].head(10).copy()
+    real.index = "real" + real.index.astype(str)
+    real["source"] = "real:bts_snia"
+    masked = lctrain.mask_like_real(pd.concat([train, real]))
+    cols = lctrain.real_unknown_features(masked.columns)
+    assert "sgscore1" in cols and "n_non_det_before_fid_1" in cols and "Multiband_period" not in cols
+    missing = masked[cols].isna().all(axis=1)
+    assert missing[masked["source"].str.startswith("real")].all()
+    share = missing.groupby(masked["classALeRCE"]).mean()
+    counts = masked["classALeRCE"].value_counts()
+    assert (share - 0.5).abs().max() <= 1.0 / counts.min()     # half of every class
+    untouched = [c for c in masked.columns if c not in cols]
+    pd.testing.assert_frame_equal(masked[untouched], pd.concat([train, real])[untouched])
+
+
 @pytest.mark.realdata
 def test_real_light_curves_in_detection_layout(shared_data):
     bts = lcdata.bts_snia_detections(shared_data, limit=5)
     rrl = lcdata.s82_rrlyrae_detections(shared_data, limit=3)
     for det in (bts, rrl):
         assert list(det.columns) == lcdata.DETECTION_COLUMNS
-        assert set(det["fid"]) <= {1, 2} and (det["isdiffpos"] == 1).all() and (det["rb"] == 1).all()
-        assert not det["corrected"].any()
+        assert set(det["fid"]) <= {1, 2}
+        assert det["rb"].between(0, 1).all() and det["rb"].std() > 0.05     # not a constant tell
+    assert (bts["isdiffpos"] == 1).all() and not bts["corrected"].any()
     assert bts["oid"].str.startswith("ZTF").all() and rrl["oid"].str.startswith("S82_").all()
+
+
+@pytest.mark.realdata
+def test_stripe82_converted_as_ztf_difference_photometry(shared_data):
+    raw = lcdata.s82_rrlyrae_detections(shared_data, limit=4, ztf_like=False)
+    det = lcdata.s82_rrlyrae_detections(shared_data, limit=4)
+    assert set(det["oid"]) <= set(raw["oid"]) and len(det) < len(raw)   # faint differences undetected
+    span = det.groupby("oid")["mjd"].agg(lambda t: t.max() - t.min())
+    assert (span <= lcdata.HISTORY_DAYS).all()
+    assert set(det["isdiffpos"]) == {-1, 1} and det["corrected"].all()
+    # the corrected magnitude is the star's (noisy) magnitude at that epoch
+    both = det.merge(raw[["oid", "mjd", "fid", "magpsf"]], on=["oid", "mjd", "fid"], suffixes=("", "_raw"))
+    assert len(both) == len(det)
+    assert np.median(np.abs(both["magpsf_corr"] - both["magpsf_raw"])) < 0.05
+    assert (det["magpsf"] > both["magpsf_raw"]).all()      # a difference is fainter than the star
+    assert det["dec"].between(*lcdata.S82_DEC).all() and det.groupby("oid")["ra"].nunique().eq(1).all()
+    again = lcdata.s82_rrlyrae_detections(shared_data, limit=4)
+    pd.testing.assert_frame_equal(det, again)               # deterministic
 
 
 @pytest.mark.realdata

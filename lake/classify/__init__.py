@@ -126,7 +126,9 @@ def lc_probabilities(features_pdf: pd.DataFrame, model_dir, levels=("top", "leaf
     if "oid" not in pdf.columns:
         pdf = pdf.reset_index()
     if "reason" in pdf.columns:
-        pdf = pdf[pdf["reason"].isna()]
+        featurized = pdf["reason"].isna().to_numpy()
+        if not featurized.all():   # the stage filters already: skip a copy of the batch
+            pdf = pdf[featurized]
     if len(pdf) == 0:
         return _empty()
     oids = pdf["oid"].to_numpy()

@@ -111,6 +111,26 @@ def season_lightcurves(season, min_det: int = 1, max_days: float | None = None):
     return frame, nondet, labels
 
 
+def _oid_rng(oid: str, salt: str = "") -> np.random.Generator:
+    """A generator seeded by the oid (conversions are deterministic per object)."""
+    import hashlib
+
+    return np.random.default_rng(int(hashlib.sha1(f"{salt}{oid}".encode()).hexdigest()[:12], 16))
+
+
+def ztf_like_rb(oids) -> np.ndarray:
+    """Real/bogus scores for converted real detections, drawn per detection from the
+    simulator's distribution for real (non-bogus) detections, which is the same for every
+    class (``lake.simulator.photometry``: logit-normal, mu 1.45, sd 0.95): a constant rb
+    of 1 would tell the model which curves are converted."""
+    oids = np.asarray(oids)
+    out = np.empty(len(oids))
+    for oid in pd.unique(oids):
+        idx = np.flatnonzero(oids == oid)
+        out[idx] = 1.0 / (1.0 + np.exp(-_oid_rng(oid, "rb").normal(1.45, 0.95, len(idx))))
+    return out
+
+
 def _read_curves(folder: Path, band_map: dict, limit: int | None, prefix: str = ""):
     files = sorted(Path(folder).glob("*.csv"))
     if limit is not None:
@@ -134,7 +154,7 @@ def _read_curves(folder: Path, band_map: dict, limit: int | None, prefix: str = 
     det["sigmapsf_corr_ext"] = np.nan
     det["corrected"] = False
     det["isdiffpos"] = 1
-    det["rb"] = 1.0
+    det["rb"] = ztf_like_rb(det["oid"])
     det["ra"] = np.nan
     det["dec"] = np.nan
     det["sgscore1"] = np.nan
@@ -142,16 +162,65 @@ def _read_curves(folder: Path, band_map: dict, limit: int | None, prefix: str = 
 
 
 def bts_snia_detections(shared_data: Path, limit: int | None = None) -> pd.DataFrame:
-    """BTS SN Ia light curves (mag, magerr, band g/R) in the detection layout: mag ->
-    magpsf, magerr -> sigmapsf, g -> fid 1, R -> fid 2, rb 1, not corrected, isdiffpos +1."""
+    """BTS SN Ia light curves (ZTF difference photometry: mag, magerr, band g/R) in the
+    detection layout: mag -> magpsf, magerr -> sigmapsf, g -> fid 1, R -> fid 2, not
+    corrected, isdiffpos +1, rb drawn as ``ztf_like_rb``. No non-detections are known."""
     return _read_curves(Path(shared_data) / "lightcurves" / "bts_snia" / "light-curves",
                         {"g": 1, "R": 2}, limit)
 
 
-def s82_rrlyrae_detections(shared_data: Path, limit: int | None = None) -> pd.DataFrame:
-    """Stripe 82 RR Lyrae (SDSS g, r; not ZTF cadence) in the detection layout."""
-    return _read_curves(Path(shared_data) / "lightcurves" / "s82_rrlyrae" / "light-curves",
-                        {"g": 1, "r": 2}, limit, prefix="S82_")
+def s82_rrlyrae_detections(shared_data: Path, limit: int | None = None,
+                           ztf_like: bool = True) -> pd.DataFrame:
+    """Stripe 82 RR Lyrae (SDSS g, r; SDSS epochs, not ZTF cadence) in the detection layout.
+
+    ``ztf_like`` (default) converts them as ZTF would see these stars (``to_ztf_difference``):
+    difference photometry against a reference, detections only above a ZTF-like limit,
+    ZTF-like noise, corrected magnitudes, the last HISTORY_DAYS days, positions in the
+    Stripe 82 footprint. Without it: SDSS magnitudes as magpsf, every epoch, isdiffpos +1.
+    """
+    det = _read_curves(Path(shared_data) / "lightcurves" / "s82_rrlyrae" / "light-curves",
+                       {"g": 1, "r": 2}, limit, prefix="S82_")
+    return to_ztf_difference(det) if ztf_like and len(det) else det
+
+
+HISTORY_DAYS = 900.0      # the longest simulated history of the training set
+S82_RA = (-50.0, 60.0)    # Stripe 82 footprint (deg)
+S82_DEC = (-1.25, 1.25)
+
+
+def to_ztf_difference(det: pd.DataFrame, history_days: float = HISTORY_DAYS) -> pd.DataFrame:
+    """Apparent magnitudes of a variable star (``magpsf`` = the star's magnitude) -> what
+    ZTF's difference imaging reports, per object and band:
+
+    - the last ``history_days`` days (the simulated histories are at most that long);
+    - reference flux = mean flux of the band; difference flux ``dF = F - F_ref`` plus ZTF
+      noise ``sigma_F = sqrt((F_lim / 5)^2 + (0.01 F)^2)`` with a per-epoch 5-sigma limit
+      ``lim = 20.64 - Exp(0.15) + N(0, 0.15)`` clipped to 18.6-21.3 (the simulator's
+      exposure depths; SDSS errors, ~0.01 mag, are negligible beside these);
+    - detected when ``|dF| >= 5 sigma_F`` (other epochs are not alerts);
+    - ``magpsf = -2.5 log10 |dF|``, ``sigmapsf = 1.0857 sigma_F / |dF|``, ``isdiffpos`` the
+      sign; ``magnr`` = reference magnitude at ``distnr`` 0.2 px, so
+      ``correct_magnitudes`` gives ``magpsf_corr`` = the star's noisy magnitude.
+    """
+    parts = []
+    for oid, g in det.groupby("oid", sort=False):
+        rng = _oid_rng(oid, "ztf")
+        g = g[g["mjd"] >= g["mjd"].max() - history_days].copy()
+        flux = 10 ** (-0.4 * g["magpsf"].to_numpy(float))
+        ref = g.assign(f=flux).groupby("fid")["f"].transform("mean").to_numpy()
+        lim = np.clip(20.64 - rng.exponential(0.15, len(g)) + rng.normal(0, 0.15, len(g)), 18.6, 21.3)
+        sigma = np.sqrt((10 ** (-0.4 * lim) / 5) ** 2 + (0.01 * flux) ** 2)
+        diff = flux - ref + rng.normal(0, 1, len(g)) * sigma
+        keep = np.abs(diff) >= 5 * sigma
+        g = g.assign(magpsf=-2.5 * np.log10(np.abs(diff)), sigmapsf=1.0857 * sigma / np.abs(diff),
+                     isdiffpos=np.where(diff > 0, 1, -1), magnr=-2.5 * np.log10(ref), sigmagnr=0.01,
+                     distnr=0.2)[keep]
+        g["ra"] = rng.uniform(*S82_RA) % 360.0
+        g["dec"] = rng.uniform(*S82_DEC)
+        parts.append(g)
+    out = correct_magnitudes(pd.concat(parts, ignore_index=True))
+    out["rb"] = ztf_like_rb(out["oid"])
+    return out[DETECTION_COLUMNS].reset_index(drop=True)
 
 
 def alerce_labeled_features(shared_data: Path) -> tuple[pd.DataFrame, pd.Series]:

@@ -9,7 +9,8 @@ Two backends behind one scikit-learn estimator interface:
 
 - ``HierarchicalRandomForest``: imbalanced-learn ``BalancedRandomForestClassifier``
   (each tree grown on a bootstrap sample undersampled to the rarest class; entropy
-  criterion, ``max_features='sqrt'``, 500 trees per model as ALeRCE).
+  criterion, ``max_features='sqrt'``, 500 trees per model as ALeRCE). Prediction walks
+  the four forests in one compiled pass (``fastforest``), bit-identical to scikit-learn's.
 - ``HierarchicalXGBoost``: xgboost ``XGBClassifier`` (hist trees) with balanced sample
   weights (each class weighs as much as every other), the same hierarchy.
 
@@ -158,15 +159,18 @@ class _Hierarchical(BaseEstimator, ClassifierMixin):
             return np.ones((len(M), 1))
         return self._proba_one(model, M)
 
+    def _node_probas(self, M):
+        """(top probabilities, {top class: P(leaf | top)}) of a prepared matrix."""
+        p_top = self._proba(self.top_model_, M, len(self.top_classes_))
+        return p_top, {t: self._proba(self.leaf_models_[t], M, len(self.leaf_classes_[t]))
+                       for t in self.top_classes_}
+
     def predict_proba_hierarchical(self, X) -> tuple[np.ndarray, np.ndarray]:
         """(top probabilities (n, n_top) in ``top_classes_`` order, leaf probabilities
         (n, n_leaf) in ``classes_`` order), with P(leaf) = P(top) x P(leaf | top)."""
         M = self._matrix(X)
-        p_top = self._proba(self.top_model_, M, len(self.top_classes_))
-        parts = []
-        for j, t in enumerate(self.top_classes_):
-            cond = self._proba(self.leaf_models_[t], M, len(self.leaf_classes_[t]))
-            parts.append(p_top[:, [j]] * cond)
+        p_top, conds = self._node_probas(M)
+        parts = [p_top[:, [j]] * conds[t] for j, t in enumerate(self.top_classes_)]
         p_leaf = np.hstack(parts) if parts else np.zeros((len(M), 0))
         return p_top, p_leaf
 
@@ -216,6 +220,7 @@ class HierarchicalRandomForest(_Hierarchical):
 
     name = "lc_classifier"
     backend = "brf"
+    use_compiled = True   # False: scikit-learn's own predict_proba, tree by tree
 
     def __init__(self, n_estimators: int = 500, max_depth=None, n_jobs: int = 1,
                  random_state: int = 0, features: list[str] | None = None,
@@ -240,10 +245,33 @@ class HierarchicalRandomForest(_Hierarchical):
         model.fit(M, y)
         # column order of predict_proba == classes (sorted by sklearn): reorder to ours
         model.order_ = [list(model.classes_).index(c) for c in classes]
+        self.__dict__.pop("_packed", None)
         return model
 
     def _proba_one(self, model, M):
         return model.predict_proba(M)[:, model.order_]
+
+    def _node_probas(self, M):
+        # all trees of the four forests in one compiled pass (bit-identical to sklearn's)
+        if not self.use_compiled:
+            return super()._node_probas(M)
+        packed = self.__dict__.get("_packed")
+        if packed is None:
+            from .fastforest import PackedForests
+
+            nodes = [m for m in (self.top_model_, *self.leaf_models_.values()) if not isinstance(m, tuple)]
+            packed = self._packed = (nodes, PackedForests(nodes))
+        nodes, forests = packed
+        probas = {id(m): p[:, m.order_] for m, p in zip(nodes, forests.predict_proba(M))}
+
+        def get(model):
+            return np.ones((len(M), 1)) if isinstance(model, tuple) else probas[id(model)]
+        return get(self.top_model_), {t: get(self.leaf_models_[t]) for t in self.top_classes_}
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())   # a copy: never drop it from the live model
+        state.pop("_packed", None)   # rebuilt on first use after loading
+        return state
 
 
 class HierarchicalXGBoost(_Hierarchical):

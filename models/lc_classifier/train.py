@@ -33,6 +33,43 @@ DEFAULT_SEASONS = ((11, 150, 1500), (12, 450, 1200), (13, 900, 700), (14, 300, 1
 TRAINING_MIX = {c: (3.0 if TOP_OF[c] == "Transient" else 1.0) for c in TOP_OF}
 TRAINING_MIX.update({"asteroid": 0.05, "bogus": 0.05})
 TEST_FRACTION = 0.25
+# Version of the real-curve conversions (part of the feature cache key).
+CONVERSION_VERSION = 2
+# Features the converted real curves cannot carry: no non-detections and no PS1 match are
+# known for them. They are missing (NaN) on every real row and, so that "missing" does not
+# tell real from simulated, on as many simulated rows of each class that half of every
+# class's training rows miss them (``mask_like_real``).
+NONDET_PREFIXES = ("n_non_det_", "max_diffmaglim_", "median_diffmaglim_", "last_diffmaglim_",
+                   "dmag_non_det_fid", "dmag_first_det_fid", "last_mjd_before_fid")
+MASKED_SHARE = 0.5
+
+
+def real_unknown_features(columns) -> list[str]:
+    """The features converted real curves cannot carry (see NONDET_PREFIXES)."""
+    return [c for c in columns if c == "sgscore1" or str(c).startswith(NONDET_PREFIXES)]
+
+
+def mask_like_real(train: pd.DataFrame, share: float = MASKED_SHARE) -> pd.DataFrame:
+    """Training rows with the real-unknown features missing on every real row and on
+    simulated rows (chosen by oid hash) so that ``share`` of each class misses them, as far
+    as the class's real rows allow: the missingness pattern then carries no class or
+    source information. Rows of other sources (lake labels) are left as they are."""
+    train = train.copy()
+    cols = real_unknown_features(train.columns)
+    real = train["source"].str.startswith("real").to_numpy()
+    sim = train["source"].str.startswith("sim").to_numpy()   # lake-labeled rows keep theirs
+    train.loc[real, cols] = np.nan
+    key = np.array([int(hashlib.sha1(f"mask{o}".encode()).hexdigest()[:8], 16) for o in train.index])
+    chosen = np.zeros(len(train), bool)
+    labels = train["classALeRCE"].to_numpy()
+    for c in np.unique(labels):
+        in_c = labels == c
+        k = int(round(share * in_c.sum())) - int((in_c & real).sum())
+        sim_idx = np.flatnonzero(in_c & sim)
+        if k > 0:
+            chosen[sim_idx[np.argsort(key[sim_idx])[:k]]] = True
+    train.loc[chosen, cols] = np.nan
+    return train
 
 
 def is_test(oids, fraction: float = TEST_FRACTION) -> np.ndarray:
@@ -70,7 +107,8 @@ def simulated_set(seasons=DEFAULT_SEASONS, n_threads: int = 2, mix=None,
 
 
 def real_sets(shared_data, n_threads: int = 2) -> dict[str, pd.DataFrame]:
-    """Features of the real labeled light curves: {'bts_snia': ..., 's82_rrl': ...}."""
+    """Features of the real labeled light curves: {'bts_snia': ..., 's82_rrl': ...}; the
+    features they cannot carry (``real_unknown_features``) are NaN."""
     shared_data = Path(shared_data)
     out = {}
     bts = lcdata.bts_snia_detections(shared_data)
@@ -84,15 +122,14 @@ def real_sets(shared_data, n_threads: int = 2) -> dict[str, pd.DataFrame]:
     bts["dec"] = bts["oid"].map(pos["dec"])
     f = _features(bts, None, n_threads)
     f = f[f["reason"].isna()]
+    f[real_unknown_features(f.columns)] = np.nan
     f["classALeRCE"] = "SNIa"
     f["source"] = "real:bts_snia"
     out["bts_snia"] = f
-    rrl = lcdata.s82_rrlyrae_detections(shared_data)
-    # positions are not in the Stripe 82 table: the stripe's centre (RA 0, Dec 0)
-    rrl["ra"] = 0.0
-    rrl["dec"] = 0.0
+    rrl = lcdata.s82_rrlyrae_detections(shared_data)   # as ZTF would see them
     f = _features(rrl, None, n_threads)
     f = f[f["reason"].isna()]
+    f[real_unknown_features(f.columns)] = np.nan
     f["classALeRCE"] = "RRL"
     f["source"] = "real:s82_rrlyrae"
     out["s82_rrl"] = f
@@ -104,7 +141,7 @@ def training_frames(shared_data=None, seasons=DEFAULT_SEASONS, n_threads: int = 
     """All labeled feature rows (simulated + real) with ``classALeRCE``, ``source`` and
     ``test`` (held-out) columns; cached as parquet in ``cache_dir`` when given."""
     key = hashlib.sha1(json.dumps([list(map(list, seasons)), str(shared_data),
-                                   _feature_version()]).encode()).hexdigest()[:12]
+                                   _feature_version(), CONVERSION_VERSION]).encode()).hexdigest()[:12]
     cache = Path(cache_dir) / f"lc_training_{key}.parquet" if cache_dir else None
     if cache is not None and cache.exists():
         return pd.read_parquet(cache)
@@ -187,11 +224,16 @@ def real_metrics(model, frame: pd.DataFrame | None, shared_data=None) -> dict:
 def fit(frame: pd.DataFrame, backend: str = "brf", n_estimators: int | None = None,
         n_jobs: int = 2, random_state: int = 0, sources=None):
     """Fit a hierarchical model on the training rows of ``frame`` (``test`` False;
-    ``sources``: prefixes of ``source`` to use, default all)."""
+    ``sources``: prefixes of ``source`` to use, default all). When ``frame`` holds
+    converted real curves, the training rows go through ``mask_like_real`` (also for a
+    model fitted on the simulated rows only, which is then applied to the real ones)."""
+    with_real = "source" in frame.columns and frame["source"].str.startswith("real").any()
     train = frame[~frame["test"]] if "test" in frame.columns else frame
     if sources is not None:
         train = train[train["source"].str.startswith(tuple(sources))]
     train = train[train["classALeRCE"].isin(list(TOP_OF))]
+    if with_real:
+        train = mask_like_real(train)
     kwargs = {"n_jobs": n_jobs, "random_state": random_state}
     if n_estimators is not None:
         kwargs["n_estimators"] = n_estimators
@@ -207,8 +249,25 @@ def fit(frame: pd.DataFrame, backend: str = "brf", n_estimators: int | None = No
 def full_metrics(model, frame: pd.DataFrame, shared_data=None) -> dict:
     test = frame[frame["test"]] if "test" in frame.columns else frame
     sim = test[test["source"].str.startswith("sim")]
-    return {"simulated_test": evaluate(model, sim, sim["classALeRCE"]),
-            "real": real_metrics(model, frame, shared_data)}
+    out = {"simulated_test": evaluate(model, sim, sim["classALeRCE"]),
+           "real": real_metrics(model, frame, shared_data)}
+    if frame["source"].str.startswith("real").any():
+        out["simulated_test_masked"] = masked_control(model, sim)
+    return out
+
+
+def masked_control(model, sim_test: pd.DataFrame) -> dict:
+    """Held-out simulated rows with the real-unknown features missing, as on real rows: if
+    the model read "missing" as "real, so SNIa or RRL", other classes would turn into
+    SNIa/RRL here."""
+    masked = sim_test.copy()
+    masked[real_unknown_features(masked.columns)] = np.nan
+    m = evaluate(model, masked, masked["classALeRCE"])
+    leaf_pred = model.predict(masked)
+    for leaf in ("SNIa", "RRL"):
+        others = masked["classALeRCE"].to_numpy() != leaf
+        m[f"share_{leaf}_among_other_classes"] = float(np.mean(leaf_pred[others] == leaf))
+    return m
 
 
 def transfer_metrics(frame: pd.DataFrame, backend: str = "brf", n_estimators=None,
