@@ -68,12 +68,15 @@ class PeakMemory:
         self._thread.join()
 
 
-def simulate(alerts: int, out: Path, seed: int) -> tuple[Path, float]:
+def simulate(alerts: int, out: Path, seed: int, reuse: bool = False) -> tuple[Path, float]:
+    source = out / f"ztf_public_{NIGHT}.tar.gz"
+    if reuse and source.exists():   # simulated before (a 1e6 night takes ~8 min, 24 GB)
+        return source, float("nan")
     clock = time.perf_counter()
     subprocess.run([sys.executable, str(REPO / "jobs" / "simulate.py"), "--start", str(NIGHT),
                     "--nights", "1", "--alerts-per-night", str(alerts), "--seed", str(seed),
                     "--out", str(out)], check=True, capture_output=True)
-    return out / f"ztf_public_{NIGHT}.tar.gz", time.perf_counter() - clock
+    return source, time.perf_counter() - clock
 
 
 def run_night(source: Path, lake: Path, keep_raw: bool) -> dict:
@@ -108,13 +111,16 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--sizes", nargs="+", type=float, default=[1e4, 2e4, 1e5])
     parser.add_argument("--keep-raw-avro", default="true", choices=["true", "false"])
     parser.add_argument("--workdir", default=None, help="where nights and lakes go (big)")
+    parser.add_argument("--reuse-nights", action="store_true",
+                        help="keep simulated nights in --workdir (night-<size>/, seed = the "
+                             "size's position in --sizes) and reuse them when present")
     args = parser.parse_args(argv)
     rows = []
     work = Path(args.workdir or tempfile.mkdtemp(prefix="nightly-bench-"))
     try:
         for seed, size in enumerate(int(s) for s in args.sizes):
             night_dir, lake = work / f"night-{size}", work / f"lake-{size}"
-            source, sim_seconds = simulate(size, night_dir, seed)
+            source, sim_seconds = simulate(size, night_dir, seed, args.reuse_nights)
             result = run_night(source, lake, args.keep_raw_avro == "true")
             row = {"alerts": size, "simulate_s": sim_seconds, "total_s": result["total_s"],
                    "alerts_per_s": size / result["total_s"], "peak_gb": result["peak_gb"],
@@ -131,11 +137,13 @@ def main(argv=None) -> list[dict]:
             print(f"{size} alerts: {result['total_s']:.1f} s "
                   f"({size / result['total_s']:.0f} alerts/s), peak {result['peak_gb']:.1f} GB",
                   flush=True)
-            shutil.rmtree(night_dir, ignore_errors=True)
+            if not args.reuse_nights:
+                shutil.rmtree(night_dir, ignore_errors=True)
             shutil.rmtree(lake, ignore_errors=True)
             shutil.rmtree(str(lake) + "-publish", ignore_errors=True)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not args.reuse_nights:
+            shutil.rmtree(work, ignore_errors=True)
     report("nightly", rows)
     _markdown(rows)
     _plot(rows)

@@ -6,9 +6,15 @@
 2. a new table is created by the write itself (one commit);
 3. an existing table first gains any new columns (metadata-only, history untouched),
    then the batch is MERGEd on the key: new keys inserted, an existing key replaced
-   only by a row of higher priority. A MERGE is one atomic Delta commit, so a killed
-   run leaves each table either before or after, never half-written, and re-running
-   changes nothing.
+   only by a row of higher priority. When no batch row outranks an existing one (the
+   usual night: new alerts, history copies already landed), the same result is written
+   as an append of the new keys, which streams the rows instead of joining them whole.
+   Either way one atomic Delta commit: a killed run leaves each table either before or
+   after, never half-written, and re-running changes nothing.
+
+``append_staged`` is the second write path, for the bronze bulk (Avro bytes, cutouts):
+the same rows as ``merge_into`` would insert, decided on the narrow key and priority
+columns, copied from the staging files without the engine, in one commit.
 """
 from __future__ import annotations
 
@@ -17,7 +23,11 @@ import uuid
 from typing import Any
 
 import deltalake
+import numpy as np
+import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from lake import engine, locks, storage
 from lake.tables import TABLES, Table
@@ -124,15 +134,89 @@ def _merge_into(spark, config: dict, name: str, frame) -> dict[str, int]:
         target_types.update({f.name: f.dataType for f in new_fields})
     batch = batch.select([F.col(c).cast(target_types[c]).alias(c) for c in batch.columns])
 
-    view = f"merge_source_{name}_{uuid.uuid4().hex[:8]}"
-    batch.createOrReplaceTempView(view)
+    prune = _partition_filter(batch, table)
+    files_before = set(delta_table(config, name).file_uris()) if new_fields else set()
+    if not table.replace and not _any_winner(spark, path, batch, table, prune):
+        counts = _append_new_keys(spark, config, name, batch, table, prune, target_types,
+                                  version_before)
+    else:
+        counts = _merge(spark, config, name, batch, table, prune, version_before)
+    if new_fields:
+        _check_written_columns(config, name, files_before, [f.name for f in new_fields])
+    return counts
+
+
+def _partition_filter(batch, table: Table) -> dict[str, list]:
+    """The partition values the batch touches (to prune the target to them)."""
+    prune = {}
+    for column in table.partition_by:
+        values = [r[0] for r in batch.select(column).distinct().collect()]
+        if values and all(v is not None for v in values):
+            prune[column] = sorted(values)
+    return prune
+
+
+def _target_condition(prune: dict[str, list], alias: str = "t") -> str:
+    return " AND ".join(f"{alias}.`{c}` IN ({', '.join(_literal(v) for v in values)})"
+                        for c, values in prune.items())
+
+
+def _temp_view(frame, prefix: str) -> str:
+    view = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    frame.createOrReplaceTempView(view)
+    return view
+
+
+def _any_winner(spark, path: str, batch, table: Table, prune: dict) -> bool:
+    """Does any batch row outrank the table's row of the same key? Decided on the key
+    and priority columns only (narrow), so that the common case, a night of new keys and
+    history copies the table already holds, needs no MERGE of whole rows."""
+    if not table.priority:
+        return False  # without a priority, an existing key is never replaced
+    narrow = list(table.keys) + [c for c, _ in table.priority if c not in table.keys]
+    view = _temp_view(batch.select(*narrow), "winner_source")
+    columns = ", ".join(f"`{c}`" for c in narrow)
+    where = f"WHERE {_target_condition(prune)}" if prune else ""
     on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in table.keys)
+    try:
+        return bool(spark.sql(
+            f"SELECT 1 FROM {view} s JOIN (SELECT {columns} FROM delta.`{path}` t {where}) t "
+            f"ON {on} WHERE {_better(table)} LIMIT 1").collect())
+    finally:
+        spark.catalog.dropTempView(view)
+
+
+def _append_new_keys(spark, config: dict, name: str, batch, table: Table, prune: dict,
+                     target_types: dict, version_before: int) -> dict[str, int]:
+    """Insert the batch rows whose key the table lacks, as one append commit: the
+    same result as the MERGE when no existing row is replaced, but the wide rows are
+    only streamed (anti-join against the table's keys), never joined whole."""
+    from pyspark.sql import functions as F
+
+    path = engine.spark_path(config, storage.table_uri(config, name))
+    columns = ", ".join(f"`{k}`" for k in table.keys)
+    where = f" WHERE {_target_condition(prune)}" if prune else ""
+    existing = spark.sql(f"SELECT {columns} FROM delta.`{path}` t{where}")
+    rows = batch.join(existing, list(table.keys), "left_anti")
+    # Columns in the table's order; a column the batch lacks is NULL, as MERGE inserts.
+    rows = rows.select([F.col(c) if c in batch.columns else F.lit(None).cast(t).alias(c)
+                        for c, t in target_types.items()])
+    if rows.isEmpty():
+        return {"version": version_before, "inserted": 0, "updated": 0}
+    writer = rows.write.format("delta").mode("append")
     if table.partition_by:
-        # Prune the target to the partitions the batch touches.
-        for column in table.partition_by:
-            values = [r[0] for r in batch.select(column).distinct().collect()]
-            if values and all(v is not None for v in values):
-                on += f" AND t.`{column}` IN ({', '.join(_literal(v) for v in sorted(values))})"
+        writer = writer.partitionBy(*table.partition_by)
+    writer.save(path)
+    return _last_commit_counts(config, name)
+
+
+def _merge(spark, config: dict, name: str, batch, table: Table, prune: dict,
+           version_before: int) -> dict[str, int]:
+    path = engine.spark_path(config, storage.table_uri(config, name))
+    view = _temp_view(batch, f"merge_source_{name}")
+    on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in table.keys)
+    if prune:
+        on += " AND " + _target_condition(prune)
     columns = ", ".join(f"`{c}`" for c in batch.columns)
     values = ", ".join(f"s.`{c}`" for c in batch.columns)
     sql = f"MERGE INTO delta.`{path}` AS t USING {view} AS s ON {on}\n"
@@ -143,11 +227,233 @@ def _merge_into(spark, config: dict, name: str, frame) -> dict[str, int]:
     elif table.priority:
         sql += f"WHEN MATCHED AND ({_better(table)}) THEN UPDATE SET {updates}\n"
     sql += f"WHEN NOT MATCHED THEN INSERT ({columns}) VALUES ({values})"
-    files_before = set(delta_table(config, name).file_uris()) if new_fields else set()
-    counts = _run_merge(spark, config, name, view, sql, version_before)
-    if new_fields:
-        _check_written_columns(config, name, files_before, [f.name for f in new_fields])
-    return counts
+    return _run_merge(spark, config, name, view, sql, version_before)
+
+
+def append_staged(config: dict, name: str, files: list[str], schema: pa.Schema,
+                  consume: bool = False) -> dict | None:
+    """Land staged Parquet ``files`` (rows of table ``name``, schema ``schema``) without the
+    engine: the same rows a MERGE would insert, copied file by file into new data files
+    (pyarrow) and committed as one append (delta-rs), so memory stays bounded by one
+    staged file however large the night.
+
+    This is the write path of the bronze tables, which hold a night's bulk (Avro bytes and
+    cutouts, ~24 kB an alert): a MERGE or a partitioned write in the engine joins or sorts
+    the whole batch. Duplicates are resolved on the narrow key and priority columns only,
+    as ``deduplicate`` does (ties: the first staged row). Returns None, writing nothing,
+    when some staged row outranks a row the table holds: the caller then MERGEs.
+    ``consume``: delete each staged file once streamed (a night's cutouts are ~18 GB a
+    million alerts; without this the disk holds them three times: source, staging, table).
+    """
+    with locks.table_lock(config, name):
+        return _append_staged(config, name, files, schema, consume)
+
+
+def _append_staged(config: dict, name: str, files: list[str], schema: pa.Schema,
+                   consume: bool):
+    table = TABLES[name]
+    priority = [c for c, _ in table.priority if c not in table.keys]
+    narrow_columns = list(dict.fromkeys([*table.keys, *priority, *table.partition_by]))
+    staged = _staged_narrow(config, files, narrow_columns)
+    winners = _first_by_priority(staged, table)
+    exists = table_exists(config, name)
+    target = schema
+    if exists:
+        current = pa.schema(delta_table(config, name).schema().to_arrow())
+        target = pa.schema(list(current) + [f for f in schema if f.name not in current.names])
+        held = _held_rows(config, name, winners, narrow_columns, table)
+        if len(held):
+            keys = list(table.keys)
+            marked = winners.merge(held[keys].drop_duplicates(), on=keys, how="left",
+                                   indicator="_held")
+            rivals = marked[marked["_held"] == "both"].drop(columns="_held")
+            both = pd.concat([held.assign(_file=-1, _row=-1), rivals], ignore_index=True)
+            if (_first_by_priority(both, table)["_file"] >= 0).any():
+                return None       # a staged row replaces a held one: a MERGE's job
+            winners = marked[marked["_held"] == "left_only"].drop(columns="_held")
+    keep = {i: np.sort(rows.to_numpy()) for i, rows in winners.groupby("_file")["_row"]}
+    if not keep:
+        return {"version": delta_table(config, name).version(), "inserted": 0, "updated": 0}
+
+    new_fields = [f for f in target if exists and f.name not in current.names]
+    if new_fields:   # a metadata-only commit first, as the MERGE path does
+        log.info("%s: adding columns %s", name, [f.name for f in new_fields])
+        delta_table(config, name).alter.add_columns(
+            [deltalake.Field.from_arrow(f.with_nullable(True)) for f in new_fields])
+    uri = storage.table_uri(config, name)
+    log.info("%s: appending %d staged rows", name, len(winners))
+    with _PartitionedWriter(config, uri, target, table.partition_by, table.keys) as writer:
+        for i, staged_uri in enumerate(files):
+            if i not in keep:
+                continue
+            filesystem, path = storage.arrow_filesystem(config, staged_uri)
+            part = pq.read_table(path, filesystem=filesystem)
+            if len(keep[i]) < part.num_rows:
+                part = part.take(pa.array(keep[i]))
+            writer.write(pa.Table.from_arrays(
+                [part.column(f.name).cast(f.type) if f.name in part.column_names
+                 else pa.nulls(part.num_rows, f.type) for f in target], schema=target))
+            del part
+            if consume:
+                storage.delete_file(config, staged_uri)
+        actions = writer.finish()
+        if exists:
+            delta_table(config, name).create_write_transaction(
+                actions, "append", target, list(table.partition_by) or None)
+        else:
+            deltalake.transaction.create_table_with_add_actions(
+                uri, deltalake.Schema.from_arrow(target), actions, "error",
+                list(table.partition_by) or None,
+                storage_options=storage.delta_storage_options(config))
+    return {"version": delta_table(config, name).version(), "inserted": len(winners),
+            "updated": 0}
+
+
+class _PartitionedWriter:
+    """Parquet data files of a Delta table, one open file per partition value, rolled at
+    ``target_bytes``; ``finish`` returns their add actions (with row counts and the key
+    columns' min/max for data skipping). Files of a write that fails are deleted: never
+    committed, they would only be litter.
+
+    Written with pyarrow rather than delta-rs's writer (2-3x faster here): gzipped FITS
+    stamps and Avro bytes are stored as they are (no dictionary, no compression, no
+    statistics), the other columns snappy-compressed."""
+
+    def __init__(self, config: dict, uri: str, schema: pa.Schema, partition_by, keys,
+                 target_bytes: int = 256 << 20):
+        self.config, self.uri, self.partition_by, self.keys = config, uri, list(partition_by), keys
+        self.file_schema = pa.schema([f for f in schema if f.name not in self.partition_by])
+        blobs = [f.name for f in self.file_schema
+                 if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)]
+        self.options = {
+            "use_dictionary": [n for n in self.file_schema.names if n not in blobs],
+            "compression": {n: "none" if n in blobs else "snappy" for n in self.file_schema.names},
+            "write_statistics": [n for n in self.file_schema.names if n not in blobs]}
+        self.target_bytes = target_bytes
+        self.open: dict[tuple, dict] = {}
+        self.done: list[dict] = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, trace):
+        if kind is None:
+            return
+        for entry in list(self.open.values()) + self.done:
+            try:
+                if entry.get("writer") is not None:
+                    entry["writer"].close()
+                storage.delete_file(self.config, storage.join(self.uri, entry["path"]))
+            except Exception:   # the original error matters
+                log.debug("could not delete %s", entry["path"])
+
+    def write(self, rows: pa.Table) -> None:
+        if not self.partition_by:
+            self._write_part((), rows)
+            return
+        values = rows.select(self.partition_by).group_by(self.partition_by).aggregate([])
+        for value in values.to_pylist():
+            mask = None
+            for column, v in value.items():
+                term = (pc.is_null(rows.column(column)) if v is None
+                        else pc.equal(rows.column(column), v))
+                mask = term if mask is None else pc.and_(mask, term)
+            self._write_part(tuple(value.items()), rows.filter(mask))
+
+    def _write_part(self, partition: tuple, rows: pa.Table) -> None:
+        entry = self.open.get(partition)
+        if entry is None:
+            folder = "/".join(f"{c}={'__HIVE_DEFAULT_PARTITION__' if v is None else v}"
+                              for c, v in partition)
+            path = "/".join(p for p in (folder, f"part-{uuid.uuid4().hex}.parquet") if p)
+            filesystem, full = storage.arrow_filesystem(self.config, storage.join(self.uri, path))
+            if not storage.is_s3(self.uri):
+                filesystem.create_dir(full.rsplit("/", 1)[0], recursive=True)
+            entry = self.open[partition] = {
+                "path": path, "partition": partition, "rows": 0, "bytes": 0, "stats": [],
+                "writer": pq.ParquetWriter(full, self.file_schema, filesystem=filesystem,
+                                           **self.options)}
+        rows = rows.select(self.file_schema.names)
+        entry["writer"].write_table(rows)
+        entry["rows"] += rows.num_rows
+        entry["bytes"] += rows.nbytes
+        entry["stats"].append({k: pc.min_max(rows.column(k)).as_py() for k in self.keys
+                               if k in self.file_schema.names})
+        if entry["bytes"] >= self.target_bytes:
+            self._close(partition)
+
+    def _close(self, partition: tuple) -> None:
+        entry = self.open.pop(partition)
+        entry["writer"].close()
+        entry["writer"] = None
+        self.done.append(entry)
+
+    def finish(self) -> list:
+        import json
+        import time
+
+        from deltalake.transaction import AddAction
+
+        for partition in list(self.open):
+            self._close(partition)
+        actions = []
+        for entry in self.done:
+            filesystem, full = storage.arrow_filesystem(
+                self.config, storage.join(self.uri, entry["path"]))
+            keys = [k for k in self.keys if k in self.file_schema.names]
+            ranges = {k: [s[k] for s in entry["stats"] if s[k]["min"] is not None] for k in keys}
+            stats = {"numRecords": entry["rows"],
+                     "minValues": {k: min(r["min"] for r in v) for k, v in ranges.items() if v},
+                     "maxValues": {k: max(r["max"] for r in v) for k, v in ranges.items() if v}}
+            actions.append(AddAction(
+                entry["path"], filesystem.get_file_info(full).size,
+                {c: None if v is None else str(v) for c, v in entry["partition"]},
+                int(time.time() * 1000), True, json.dumps(stats)))
+        return actions
+
+
+def _staged_narrow(config: dict, files: list[str], columns: list[str]) -> pd.DataFrame:
+    """The key, priority and partition columns of every staged row, with its file and row."""
+    parts = []
+    for i, uri in enumerate(files):
+        filesystem, path = storage.arrow_filesystem(config, uri)
+        part = pq.read_table(path, columns=columns, filesystem=filesystem).to_pandas()
+        parts.append(part.assign(_file=i, _row=np.arange(len(part))))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+
+
+def _first_by_priority(rows: pd.DataFrame, table: Table) -> pd.DataFrame:
+    """One row per key: the first by the table's priority (NULL first ascending, last
+    descending, as in ``deduplicate``), then by staged file and row."""
+    order, ascending = [], []
+    for column, descending in table.priority:
+        rows = rows.assign(**{f"_null_{column}": rows[column].isna()})
+        order += [f"_null_{column}", column]
+        ascending += [descending, not descending]
+    rows = rows.sort_values(order + ["_file", "_row"], ascending=ascending + [True, True],
+                            kind="stable")
+    return rows.drop_duplicates(list(table.keys))[
+        [c for c in rows.columns if not c.startswith("_null_")]]
+
+
+def _held_rows(config: dict, name: str, staged: pd.DataFrame, columns: list[str],
+               table: Table) -> pd.DataFrame:
+    """The table's rows (narrow columns) whose key is among the staged keys."""
+    import pyarrow.dataset as ds
+
+    dataset = delta_table(config, name).to_pyarrow_dataset()
+    condition = None
+    for column in table.partition_by:      # partition pruning: only the nights touched
+        values = staged[column].dropna().unique().tolist()
+        if values:
+            term = ds.field(column).isin(values)
+            condition = term if condition is None else condition & term
+    key = table.keys[0]
+    term = ds.field(key).isin(staged[key].dropna().unique().tolist())
+    condition = term if condition is None else condition & term
+    held = dataset.to_table(columns=[c for c in columns if c in dataset.schema.names],
+                            filter=condition).to_pandas()
+    return held.merge(staged[list(table.keys)].drop_duplicates(), on=list(table.keys))
 
 
 def update_columns(spark, config: dict, name: str, frame, columns) -> dict[str, int]:
@@ -171,8 +477,7 @@ def _update_columns(spark, config: dict, name: str, frame, columns) -> dict[str,
         target_types.update({f.name: f.dataType for f in missing})
     keep = list(table.keys) + [c for c in table.partition_by if c not in table.keys] + list(columns)
     batch = frame.select([F.col(c).cast(target_types[c]).alias(c) for c in keep])
-    view = f"update_source_{name}_{uuid.uuid4().hex[:8]}"
-    batch.createOrReplaceTempView(view)
+    view = _temp_view(batch, f"update_source_{name}")
     on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in table.keys)
     on += "".join(f" AND t.`{c}` = s.`{c}`" for c in table.partition_by)
     updates = ", ".join(f"t.`{c}` = s.`{c}`" for c in columns)

@@ -65,6 +65,8 @@ def _start_embedded(config: dict) -> str:
     # already there (they only ever come from the environment).
     for name, value in storage.object_store_env(config).items():
         os.environ.setdefault(name, value)
+    for name, value in embedded_memory_env(config).items():
+        os.environ.setdefault(name, value)
     if _embedded_server is None:
         from pysail.spark import SparkConnectServer
 
@@ -74,6 +76,50 @@ def _start_embedded(config: dict) -> str:
         atexit.register(stop)
     host, port = _embedded_server.listening_address
     return f"sc://{host}:{port}"
+
+
+def memory_limit_bytes(value, total: int | None = None) -> int:
+    """Bytes of ``engine.memory_limit``: ``"40%"`` (of this machine's memory), ``"8G"``,
+    ``"512M"``, a number of bytes, or 0 / ``"unbounded"`` for no limit.
+
+    >>> memory_limit_bytes("25%", total=16 << 30) == 4 << 30
+    True
+    >>> memory_limit_bytes("1.5G"), memory_limit_bytes(0), memory_limit_bytes("unbounded")
+    (1610612736, 0, 0)
+    """
+    text = str(value if value is not None else 0).strip().upper().removesuffix("B")
+    if text in ("0", "", "UNBOUNDED", "NONE"):
+        return 0
+    if text.endswith("%"):
+        import psutil
+
+        total = total or psutil.virtual_memory().total
+        return int(total * float(text[:-1]) / 100)
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    if text[-1] in units:
+        return int(float(text[:-1]) * units[text[-1]])
+    return int(float(text))
+
+
+def embedded_memory_env(config: dict) -> dict[str, str]:
+    """Sail settings that bound the embedded engine's memory.
+
+    Sail sorts every partitioned Delta write by its partition columns; unbounded, that
+    sort holds a whole night's rows (10 GB of cutouts at 5e5 alerts). With a bounded
+    pool the sorts (and aggregations, window functions) spill to ``engine.spill_dir``
+    instead. Hash joins cannot spill: the limit must leave them room.
+    """
+    engine_conf = config.get("engine", {})
+    limit = memory_limit_bytes(engine_conf.get("memory_limit"))
+    if not limit:
+        return {}
+    env = {"SAIL_RUNTIME__MEMORY_POOL__TYPE": "fair",
+           "SAIL_RUNTIME__MEMORY_POOL__FAIR__MAX_SIZE": str(limit)}
+    spill_dir = engine_conf.get("spill_dir")
+    if spill_dir:
+        os.makedirs(spill_dir, exist_ok=True)
+        env["SAIL_RUNTIME__TEMPORARY_FILES__PATHS"] = f"[{os.path.abspath(spill_dir)}]"
+    return env
 
 
 def get_spark(config: dict):

@@ -6,7 +6,7 @@ serialized by one interpreter lock. Its output is one Arrow table per staging ta
 
 * ``alert``          one row per alert: top-level fields, the candidate's fields as columns,
                      where it came from, and (optionally) the original Avro bytes
-* ``cutout``         one row per alert: the three gzipped FITS stamps
+* ``cutout``         one row per alert that has stamps: the three gzipped FITS stamps
 * ``prv_candidate``  one row per history entry, detections and upper limits alike
 * ``fp_hist``        one row per forced-photometry entry (schema 4.x)
 * ``quarantine``     one row per unreadable or invalid file, with the raw bytes
@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from lake.ztf.avro import AvroError, WriterSchema, read_container
 from lake.ztf.sources import SourceItem
@@ -207,7 +208,12 @@ def _group_tables(group: _Group, run_id: str) -> dict[str, pa.Table]:
     cutouts = {"objectId": object_ids, "candid": candids, "night": meta["night"]}
     for name in CUTOUTS:
         cutouts[name] = [stamp(record, name) for _, record, _ in alerts]
-    tables["cutout"] = _table(cutouts, list(zip(CUTOUT_SCHEMA.names, CUTOUT_SCHEMA.types)))
+    cutout = _table(cutouts, list(zip(CUTOUT_SCHEMA.names, CUTOUT_SCHEMA.types)))
+    # only alerts that carry stamps (the bronze table is landed as staged, see landing)
+    present = pc.or_(pc.or_(pc.is_valid(cutout.column(CUTOUTS[0])),
+                            pc.is_valid(cutout.column(CUTOUTS[1]))),
+                     pc.is_valid(cutout.column(CUTOUTS[2])))
+    tables["cutout"] = cutout.filter(present)
 
     for staged, key, fields in (("prv_candidate", "prv_candidates", layout.prv_candidate),
                                 ("fp_hist", "fp_hists", layout.fp_hist)):

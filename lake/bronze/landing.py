@@ -1,9 +1,16 @@
 """Bronze tables from staged alerts: ``alert``, ``cutout``, ``quarantine``.
 
 Pure ``DataFrame -> DataFrame`` functions; the staging tables come from
-``lake.bronze.decode`` and every write goes through ``lake.delta.merge_into``.
+``lake.bronze.decode``. These tables are their staging rows as they are, so the ingest
+lands them with ``lake.delta.append_staged`` (streamed, one commit) and uses these
+functions, through ``lake.delta.merge_into``, only when a staged row must replace a
+landed one.
 """
 from __future__ import annotations
+
+# Tables landed exactly as staged (the functions below are identities on their rows):
+# the ingest streams them into the lake without the engine (``lake.delta.append_staged``).
+AS_STAGED = ("alert", "cutout", "quarantine")
 
 
 def alerts(staged_alert):
@@ -12,7 +19,8 @@ def alerts(staged_alert):
 
 
 def cutouts(staged_cutout):
-    """The three gzipped FITS stamps of every alert that has them."""
+    """The three gzipped FITS stamps of every alert that has them (as decoding stages
+    them)."""
     return staged_cutout.filter("cutoutScience IS NOT NULL OR cutoutTemplate IS NOT NULL "
                                 "OR cutoutDifference IS NOT NULL")
 

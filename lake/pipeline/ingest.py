@@ -192,6 +192,18 @@ def build_tables(staged: dict) -> dict:
     return tables
 
 
+def _land_as_staged(config: dict, name: str, staging: str, staged: Staged) -> dict | None:
+    """Bronze tables that are their staging table as it is (``landing.AS_STAGED``) are
+    streamed into the lake by delta-rs, not through the engine: they hold the night's bulk
+    (Avro bytes, cutouts). None: MERGE through the engine instead (no staged rows, or a
+    staged row replaces a landed one)."""
+    schema = staged.schema(name) if name in landing.AS_STAGED else None
+    files = storage.list_files(config, storage.join(staging, name)) if schema else []
+    # the alert staging is still read by the silver transforms; the others are not
+    return (delta.append_staged(config, name, files, schema, consume=name != "alert")
+            if files else None)
+
+
 def _staging_key(files: list[str], night: int | None) -> str:
     return hashlib.sha1("\n".join(files + [str(night)]).encode()).hexdigest()[:12]
 
@@ -224,10 +236,13 @@ def _ingest(config, source, files, night, workers, run, staging) -> IngestResult
             frame = frames[name]
             if frame is None:
                 continue
-            if delta.table_exists(config, name) and frame.isEmpty():
-                continue
             clock = time.perf_counter()
-            counts[name] = delta.merge_into(spark, config, name, frame)
+            result = _land_as_staged(config, name, staging, staged)
+            if result is None:
+                if delta.table_exists(config, name) and frame.isEmpty():
+                    continue
+                result = delta.merge_into(spark, config, name, frame)
+            counts[name] = result
             log.info("%-18s +%d rows (%d updated), version %d, %.1f s", name,
                      counts[name]["inserted"], counts[name]["updated"], counts[name]["version"],
                      time.perf_counter() - clock)
