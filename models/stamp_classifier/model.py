@@ -200,8 +200,11 @@ class StampClassifier:
         self.net.eval()
         return self
 
-    def predict_proba(self, images: np.ndarray, meta: pd.DataFrame, batch: int = 4096) -> np.ndarray:
-        """(n, 5) probabilities in ``classes_`` order."""
+    def predict_proba(self, images: np.ndarray, meta: pd.DataFrame, batch: int = 128) -> np.ndarray:
+        """(n, 5) probabilities in ``classes_`` order.
+
+        Small batches are faster on CPU: the four rotations' first-block activations of
+        128 stamps (~14 MB) stay in cache; 4096 stamps (~460 MB) ran ~4x slower per alert."""
         M = torch.from_numpy(self._meta(meta))
         X = torch.from_numpy(np.ascontiguousarray(images, np.float32))
         out = []
