@@ -54,7 +54,7 @@ def real_metrics(model, shared_data) -> dict:
     out = {"n": int(len(real)), "labels": real["label"].value_counts().to_dict(),
            "cnn_only": level_metrics(real["label"], raw), "with_rules": level_metrics(real["label"], ruled)}
     ast = real["label"] == "asteroid"
-    out["asteroid_recall_cnn_only"] = float(np.mean(raw[ast] == "asteroid")) if ast.any() else None
+    out["asteroid_recall_cnn_only"] = round(float(np.mean(raw[ast] == "asteroid")), 3) if ast.any() else None
     out["per_alert"] = [{"objectId": o, "label": label, "cnn": r, "with_rules": w}
                         for o, label, r, w in zip(real["objectId"], real["label"], raw, ruled)
                         if label != "asteroid"]
