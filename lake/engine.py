@@ -65,7 +65,7 @@ def _start_embedded(config: dict) -> str:
     # already there (they only ever come from the environment).
     for name, value in storage.object_store_env(config).items():
         os.environ.setdefault(name, value)
-    for name, value in embedded_memory_env(config).items():
+    for name, value in {**embedded_memory_env(config), **embedded_session_env(config)}.items():
         os.environ.setdefault(name, value)
     if _embedded_server is None:
         from pysail.spark import SparkConnectServer
@@ -119,6 +119,19 @@ def embedded_memory_env(config: dict) -> dict[str, str]:
         os.makedirs(spill_dir, exist_ok=True)
         env["SAIL_RUNTIME__TEMPORARY_FILES__PATHS"] = f"[{os.path.abspath(spill_dir)}]"
     return env
+
+
+def embedded_session_env(config: dict) -> dict[str, str]:
+    """Sail drops a session idle for ``engine.session_timeout`` seconds (Sail's default is
+    900). A nightly job's session idles while Python works outside the engine (decoding
+    a 1e6-alert night took 20 minutes and the next query failed with "session ... is not
+    running"), so the embedded server keeps sessions for a day by default.
+
+    >>> embedded_session_env({"engine": {"session_timeout": 60}})
+    {'SAIL_SPARK__SESSION_TIMEOUT_SECS': '60'}
+    """
+    seconds = int(config.get("engine", {}).get("session_timeout") or 86400)
+    return {"SAIL_SPARK__SESSION_TIMEOUT_SECS": str(seconds)}
 
 
 def get_spark(config: dict):
