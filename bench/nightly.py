@@ -70,8 +70,10 @@ class PeakMemory:
 
 # The simulator plans a night in sky partitions of 50,000 alerts, but its memory still
 # grows with the night (a 1e6-alert night was killed at 22 GB after 40%): nights above
-# this many alerts are simulated as independent parts (own seeds, hence own exposures,
-# objects, candids) and landed together as one night from a folder of tarballs.
+# this many alerts are simulated as slices of one night (``--part k/m``: same seed and
+# exposures, disjoint sky partitions, objects and candids), one process each, and landed
+# together as one night from a folder of tarballs. (Independent seeds per part, as
+# before, reused candids across parts: the lake keeps one alert per candid.)
 MAX_SIMULATED_PART = 250_000
 
 
@@ -84,11 +86,10 @@ def simulate(alerts: int, out: Path, seed: int, reuse: bool = False) -> tuple[Pa
         return source, float("nan")
     clock = time.perf_counter()
     for part in range(parts):
-        size = alerts // parts + (part < alerts % parts)
         where = out if parts == 1 else out / f"part-{part}"
         subprocess.run([sys.executable, str(REPO / "jobs" / "simulate.py"), "--start",
-                        str(NIGHT), "--nights", "1", "--alerts-per-night", str(size),
-                        "--seed", str(seed if parts == 1 else 1000 * (seed + 1) + part),
+                        str(NIGHT), "--nights", "1", "--alerts-per-night", str(alerts),
+                        "--seed", str(seed), "--part", f"{part}/{parts}", "--no-lightcurves",
                         "--out", str(where)], check=True, capture_output=True)
         if parts > 1:
             (out / "alerts.partial").mkdir(parents=True, exist_ok=True)
@@ -157,6 +158,7 @@ def main(argv=None) -> list[dict]:
                 row["growth_b"] = (math.log(row["total_s"] / previous["total_s"])
                                    / math.log(size / previous["alerts"]))
             rows.append(row)
+            report("nightly", rows)   # after each size: a long run killed later keeps these
             print(f"{size} alerts: {result['total_s']:.1f} s "
                   f"({size / result['total_s']:.0f} alerts/s), peak {result['peak_gb']:.1f} GB",
                   flush=True)

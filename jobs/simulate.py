@@ -39,6 +39,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--processes", type=int, default=2)
     p.add_argument("--no-forced-photometry", action="store_true", help="write fp_hists as null")
     p.add_argument("--no-lightcurves", action="store_true", help="skip lightcurves.parquet")
+    p.add_argument("--part", default="0/1", metavar="K/M",
+                   help="write slice K of M of each night (every M-th sky partition from K): "
+                   "the M slices, run one after the other or on different machines, together "
+                   "are the whole night (bounded memory for nights of 1e6 alerts)")
     return p.parse_args(argv)
 
 
@@ -56,12 +60,16 @@ def main(argv=None) -> int:
         processes=args.processes,
         forced_photometry=not args.no_forced_photometry,
         export_lightcurves=not args.no_lightcurves,
+        night_slice=tuple(int(x) for x in args.part.split("/")),
     )
     dt = time.perf_counter() - t0
     n = args.nights * args.alerts_per_night
+    if args.part != "0/1":
+        n = f"slice {args.part} of {n}"
     for path in paths:
         print(path)
-    print(f"{n} alerts in {dt:.1f} s ({n / dt:.0f} alerts/s)", file=sys.stderr)
+    rate = f" ({n / dt:.0f} alerts/s)" if isinstance(n, int) else ""
+    print(f"{n} alerts in {dt:.1f} s{rate}", file=sys.stderr)
     return 0
 
 

@@ -559,3 +559,24 @@ def test_large_nights_are_planned_in_consistent_sky_partitions(tmp_path, monkeyp
     assert codes == {15, 16, 17}
     lcs = pd.read_parquet(tmp_path / LIGHTCURVES_FILE)
     assert set(lcs.objectId) == set(truth.objectId)
+
+
+def test_slices_of_a_night_together_are_the_whole_night(tmp_path, monkeypatch):
+    from lake.simulator import api
+
+    monkeypatch.setattr(api, "PARTITION_ALERTS", 100)  # 250 alerts -> 3 partitions
+
+    def alerts_of(out, **kwargs):
+        (path,) = simulate_season(START, 1, 250, seed=4, out=out, processes=1,
+                                  export_lightcurves=False, **kwargs)
+        with tarfile.open(path, "r|gz") as tf:
+            return {a["candid"]: a["objectId"]
+                    for a in (next(fastavro.reader(tf.extractfile(m))) for m in tf)}
+
+    whole = alerts_of(tmp_path / "whole")
+    first, second = (alerts_of(tmp_path / f"slice{k}", night_slice=(k, 2)) for k in (0, 1))
+    assert not set(first) & set(second)                  # disjoint candids
+    assert not set(first.values()) & set(second.values())  # and objects
+    assert {**first, **second} == whole
+    with pytest.raises(ValueError, match="night slice"):
+        alerts_of(tmp_path / "bad", night_slice=(2, 2))

@@ -31,6 +31,7 @@ def simulate_season(
     processes: int = 2,
     forced_photometry: bool = True,
     export_lightcurves: bool = True,
+    night_slice: tuple[int, int] = (0, 1),
 ) -> list[Path]:
     """Write ``nights`` nightly archives starting at ``start`` (YYYYMMDD) into ``out``.
 
@@ -45,17 +46,24 @@ def simulate_season(
     classifiable light curves after only a few written nights; ``class_mix='balanced'``
     for equal numbers of objects per light-curve class. Deterministic for a seed.
     Nights above PARTITION_ALERTS alerts are planned and written in sky partitions, one
-    at a time, so memory stays bounded.
+    at a time. Memory still grows across partitions (a 1e6-alert night in one run was
+    killed at 22 GB), so large nights are best written in slices: ``night_slice=(k, m)`` writes
+    only every m-th sky partition starting at k; the m slices, run independently (one
+    process each), hold disjoint objects, objectIds and candids over the same exposures
+    and together are the whole night (``--part k/m`` of ``jobs/simulate.py``).
 
     Returns the archive paths, in night order.
     """
     first = cadence.mjd_of(start)  # validates the date early
     out = Path(out)
     n_parts = max(1, math.ceil(alerts_per_night / PARTITION_ALERTS))
+    first_part, n_slices = night_slice
+    if not 0 <= first_part < n_slices:
+        raise ValueError(f"bad night slice {night_slice}: need 0 <= k < m")
     archives = NightArchives(out, [first + k for k in range(nights)])
     sinks: dict[str, pq.ParquetWriter] = {}
     try:
-        for part in range(n_parts):
+        for part in range(n_parts)[first_part::n_slices]:
             share = alerts_per_night // n_parts + (part < alerts_per_night % n_parts)
             season = plan_season(
                 start,
