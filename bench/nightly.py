@@ -24,6 +24,8 @@ from pathlib import Path
 
 import psutil
 
+from lake.simulator.api import PARTITION_ALERTS
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, report  # noqa: E402
 
@@ -70,10 +72,10 @@ class PeakMemory:
 
 # The simulator plans a night in sky partitions of 50,000 alerts, but its memory still
 # grows with the night (a 1e6-alert night was killed at 22 GB after 40%): nights above
-# this many alerts are simulated as slices of one night (``--part k/m``: same seed and
-# exposures, disjoint sky partitions, objects and candids), one process each, and landed
-# together as one night from a folder of tarballs. (Independent seeds per part, as
-# before, reused candids across parts: the lake keeps one alert per candid.)
+# this many alerts are simulated in parts, one process each, of the same seed with
+# disjoint partition numbers (``--first-partition``: same exposures, disjoint objects and
+# candids) and landed together as one night from a folder of tarballs. (Parts with their
+# own seeds, as before, reused candids: the lake keeps one alert per candid.)
 MAX_SIMULATED_PART = 250_000
 
 
@@ -86,11 +88,13 @@ def simulate(alerts: int, out: Path, seed: int, reuse: bool = False) -> tuple[Pa
         return source, float("nan")
     clock = time.perf_counter()
     for part in range(parts):
+        size = alerts // parts + (part < alerts % parts)
         where = out if parts == 1 else out / f"part-{part}"
+        first_partition = part * -(-MAX_SIMULATED_PART // PARTITION_ALERTS)  # 5 per part
         subprocess.run([sys.executable, str(REPO / "jobs" / "simulate.py"), "--start",
-                        str(NIGHT), "--nights", "1", "--alerts-per-night", str(alerts),
-                        "--seed", str(seed), "--part", f"{part}/{parts}", "--no-lightcurves",
-                        "--out", str(where)], check=True, capture_output=True)
+                        str(NIGHT), "--nights", "1", "--alerts-per-night", str(size),
+                        "--seed", str(seed), "--first-partition", str(first_partition),
+                        "--no-lightcurves", "--out", str(where)], check=True, capture_output=True)
         if parts > 1:
             (out / "alerts.partial").mkdir(parents=True, exist_ok=True)
             (where / f"ztf_public_{NIGHT}.tar.gz").rename(

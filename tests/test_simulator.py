@@ -561,22 +561,25 @@ def test_large_nights_are_planned_in_consistent_sky_partitions(tmp_path, monkeyp
     assert set(lcs.objectId) == set(truth.objectId)
 
 
-def test_slices_of_a_night_together_are_the_whole_night(tmp_path, monkeypatch):
+
+def test_runs_with_disjoint_partition_numbers_make_one_night(tmp_path, monkeypatch):
     from lake.simulator import api
 
-    monkeypatch.setattr(api, "PARTITION_ALERTS", 100)  # 250 alerts -> 3 partitions
+    monkeypatch.setattr(api, "PARTITION_ALERTS", 100)  # 250 alerts -> 3 partitions a run
 
-    def alerts_of(out, **kwargs):
-        (path,) = simulate_season(START, 1, 250, seed=4, out=out, processes=1,
-                                  export_lightcurves=False, **kwargs)
+    def alerts_of(first_partition):
+        (path,) = simulate_season(START, 1, 250, seed=4, out=tmp_path / str(first_partition),
+                                  processes=1, export_lightcurves=False,
+                                  first_partition=first_partition)
         with tarfile.open(path, "r|gz") as tf:
-            return {a["candid"]: a["objectId"]
-                    for a in (next(fastavro.reader(tf.extractfile(m))) for m in tf)}
+            return [next(fastavro.reader(tf.extractfile(m))) for m in tf]
 
-    whole = alerts_of(tmp_path / "whole")
-    first, second = (alerts_of(tmp_path / f"slice{k}", night_slice=(k, 2)) for k in (0, 1))
-    assert not set(first) & set(second)                  # disjoint candids
-    assert not set(first.values()) & set(second.values())  # and objects
-    assert {**first, **second} == whole
-    with pytest.raises(ValueError, match="night slice"):
-        alerts_of(tmp_path / "bad", night_slice=(2, 2))
+    first, second = alerts_of(0), alerts_of(3)
+    assert len(first) == len(second) == 250
+    assert not {a["candid"] for a in first} & {a["candid"] for a in second}
+    assert not {a["objectId"] for a in first} & {a["objectId"] for a in second}
+    exposures = [{(a["candidate"]["pid"], a["candidate"]["jd"]) for a in run} for run in (first, second)]
+    pids = [{pid for pid, _ in run} for run in exposures]
+    shared = pids[0] & pids[1]
+    assert shared   # the same survey: one pid is one exposure, at one time, in both runs
+    assert {e for e in exposures[0] if e[0] in shared} == {e for e in exposures[1] if e[0] in shared}

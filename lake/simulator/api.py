@@ -31,7 +31,7 @@ def simulate_season(
     processes: int = 2,
     forced_photometry: bool = True,
     export_lightcurves: bool = True,
-    night_slice: tuple[int, int] = (0, 1),
+    first_partition: int = 0,
 ) -> list[Path]:
     """Write ``nights`` nightly archives starting at ``start`` (YYYYMMDD) into ``out``.
 
@@ -46,24 +46,23 @@ def simulate_season(
     classifiable light curves after only a few written nights; ``class_mix='balanced'``
     for equal numbers of objects per light-curve class. Deterministic for a seed.
     Nights above PARTITION_ALERTS alerts are planned and written in sky partitions, one
-    at a time. Memory still grows across partitions (a 1e6-alert night in one run was
-    killed at 22 GB), so large nights are best written in slices: ``night_slice=(k, m)`` writes
-    only every m-th sky partition starting at k; the m slices, run independently (one
-    process each), hold disjoint objects, objectIds and candids over the same exposures
-    and together are the whole night (``--part k/m`` of ``jobs/simulate.py``).
+    at a time. Memory still grows with the number of partitions (a 1e6-alert night, 20
+    partitions, was killed at 22 GB; 250,000 alerts peak at 3.8 GB), so a very large
+    night is best written by several runs, one process each, of the same seed with
+    disjoint ``first_partition`` numbers (e.g. 0, 5, 10, 15 for four runs of 5
+    partitions): they share the survey's exposures, and the partition number sets the
+    objects' random stream, objectId serial range and candid table-id range, so their
+    objects and candids are disjoint and the archives together make one night.
 
     Returns the archive paths, in night order.
     """
     first = cadence.mjd_of(start)  # validates the date early
     out = Path(out)
     n_parts = max(1, math.ceil(alerts_per_night / PARTITION_ALERTS))
-    first_part, n_slices = night_slice
-    if not 0 <= first_part < n_slices:
-        raise ValueError(f"bad night slice {night_slice}: need 0 <= k < m")
     archives = NightArchives(out, [first + k for k in range(nights)])
     sinks: dict[str, pq.ParquetWriter] = {}
     try:
-        for part in range(n_parts)[first_part::n_slices]:
+        for part in range(n_parts):
             share = alerts_per_night // n_parts + (part < alerts_per_night % n_parts)
             season = plan_season(
                 start,
@@ -73,6 +72,7 @@ def simulate_season(
                 history_days=history_days,
                 mix=class_mix,
                 partition=(part, n_parts),
+                id_block=first_partition + part,
             )
             archives.add(season, processes=processes, forced_photometry=forced_photometry)
             _append(sinks, out / TRUTH_FILE, truth_table(season))

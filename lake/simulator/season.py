@@ -210,6 +210,7 @@ def plan_season(
     history_days: int = 30,
     mix="realistic",
     partition: tuple[int, int] = (0, 1),
+    id_block: int | None = None,
 ) -> Season:
     """Simulate a season in memory (see module doc). ``start`` is YYYYMMDD.
 
@@ -217,6 +218,9 @@ def plan_season(
     ``field % n == k``: the n partitions of a large night are planned one after the other
     (bounded memory) over the same survey exposures, with disjoint objects, objectIds
     and candids (tblid counts from 1000 k), so together they form one consistent night.
+    ``id_block`` (default k) replaces k in the objects' random stream and their objectId
+    and tblid ranges: runs of the same seed with disjoint blocks share the survey and
+    add disjoint objects and candids to it.
     """
     if nights < 1 or alerts_per_night < 1:
         raise ValueError("nights and alerts_per_night must be >= 1")
@@ -225,7 +229,8 @@ def plan_season(
         raise ValueError(f"bad partition {partition}")
     # the survey (exposures) is shared by all partitions; each has its own objects
     ex_rng = np.random.default_rng([seed, 0])
-    rng = np.random.default_rng([seed, 1, part])
+    block = part if id_block is None else int(id_block)
+    rng = np.random.default_rng([seed, 1, block])
     obj_mix, fill_mix = class_mix(mix)
     first = cadence.mjd_of(start)
     written = [first + k for k in range(nights)]
@@ -333,7 +338,8 @@ def plan_season(
     meas = {key: v[order] for key, v in meas.items()}
     n_obj = len(objs)
     obj_start = np.searchsorted(obj, np.arange(n_obj + 1))
-    return _finish(seed, written, ex, objs, obj, exp, flux, meas, obj_start, rng, partition)
+    return _finish(seed, written, ex, objs, obj, exp, flux, meas, obj_start, rng, partition,
+                   block)
 
 
 def _fillers(ex, written, counts, fill_mix, rng, fields):
@@ -378,7 +384,8 @@ def _fillers(ex, written, counts, fill_mix, rng, fields):
     return fobjs, np.r_[o, np.arange(n)], np.r_[e, exp_det], meas
 
 
-def _finish(seed, written, ex, objs, obj, exp, flux, meas, obj_start, rng, partition) -> Season:
+def _finish(seed, written, ex, objs, obj, exp, flux, meas, obj_start, rng, partition,
+            block) -> Season:
     n_obj = len(objs)
     # reference catalog magnitudes: measured once per object and band
     true_nr = lc.flux_to_mag(np.maximum(objs.nr_flux, 1e-30))
@@ -397,8 +404,8 @@ def _finish(seed, written, ex, objs, obj, exp, flux, meas, obj_start, rng, parti
         np.where(grp_start, np.arange(len(order)), 0)
     )
     tblid = np.empty(len(order), np.int64)
-    tblid[order] = run + 1000 * partition[0]
-    if partition[1] > 1 and len(run) and run.max() >= 1000:
+    tblid[order] = run + 1000 * block
+    if (partition[1] > 1 or block) and len(run) and run.max() >= 1000:
         raise ValueError("more than 1000 candidates in one quadrant image of a partition")
     det["tblid"] = tblid
     det["candid"] = cadence.candid_of(pid, tblid)
@@ -425,7 +432,7 @@ def _finish(seed, written, ex, objs, obj, exp, flux, meas, obj_start, rng, parti
     det["jdstarthist"] = start_hist[d_obj]
     det["jdendhist"] = jd[det_rows]
     object_id = _object_ids(
-        start_hist, n_obj, seed, first_serial=partition[0] * SERIALS_PER_PARTITION
+        start_hist, n_obj, seed, first_serial=block * SERIALS_PER_PARTITION
     )
     det_index = np.full(len(obj), -1)
     det_index[det_rows] = np.arange(len(det_rows))
