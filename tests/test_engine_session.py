@@ -6,6 +6,7 @@ case runs in its own process because the embedded server reads the setting at st
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -32,7 +33,9 @@ IDLE_QUERY = textwrap.dedent("""
 
 
 def _idle_then_query(timeout: str) -> str:
-    result = subprocess.run([sys.executable, "-c", IDLE_QUERY, timeout], cwd=REPO,
+    # without the Sail settings an engine started earlier in this process put in os.environ
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SAIL_")}
+    result = subprocess.run([sys.executable, "-c", IDLE_QUERY, timeout], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout
