@@ -168,6 +168,7 @@ def main(argv=None) -> list[dict]:
         for seed, size in enumerate(int(s) for s in args.sizes):
             night_dir, lake = work / f"night-{size}", work / f"lake-{size}"
             source, sim_seconds = simulate(size, night_dir, seed, args.reuse_nights)
+            shutil.rmtree(lake, ignore_errors=True)   # left by a killed run: start empty
             result = run_night(source, lake, args.keep_raw_avro == "true")
             row = {"alerts": size, "simulate_s": sim_seconds, "total_s": result["total_s"],
                    "alerts_per_s": size / result["total_s"], "peak_gb": result["peak_gb"],

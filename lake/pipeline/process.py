@@ -127,7 +127,7 @@ def _process(config, spark, run, staging, nights, workers, with_features) -> Pro
         log.info("processing %d objects (%s)", n_objects,
                  f"nights {nights[0]}..{nights[-1]}" if nights else "all nights")
 
-        counts["detection"] = delta.update_columns(spark, config, "detection", corrected,
+        counts["detection"] = delta.update_columns(config, "detection", corrected_path,
                                                    CORRECTION_COLUMNS)
         non_detection = _read(spark, config, "non_detection")
         if non_detection is not None:
