@@ -15,6 +15,10 @@
 ``append_staged`` is the second write path, for the bronze bulk (Avro bytes, cutouts):
 the same rows as ``merge_into`` would insert, decided on the narrow key and priority
 columns, copied from the staging files without the engine, in one commit.
+
+``update_columns`` is the third, for derived columns of rows already landed (the
+detection corrections): the data files holding a changed row are rewritten one at a
+time and swapped in one commit, so memory does not grow with the table.
 """
 from __future__ import annotations
 
@@ -508,7 +512,7 @@ def _update_columns(config: dict, name: str, staged_uri: str, columns: list[str]
             rows = by_partition.get(tuple(None if v is None else str(v) for v in values))
             if rows is None:
                 continue
-            data = _rewritten_file(config, storage.join(uri, file["path"]), schema,
+            data = _rewritten_file(config, _data_file_uri(uri, file["path"]), schema,
                                    dict(zip(partitions, values)), keys, columns, rows)
             if data is None:
                 continue
@@ -533,6 +537,17 @@ def _update_columns(config: dict, name: str, staged_uri: str, columns: list[str]
 
 
 _NEW = "__new"   # suffix of the staged values next to a data file's own
+
+
+def _data_file_uri(table_uri: str, path: str) -> str:
+    """A data file's location: the Delta log holds paths relative to the table, or
+    absolute URIs (as a shallow clone writes), percent-encoded."""
+    from urllib.parse import unquote
+
+    path = unquote(path)
+    if "://" in path:
+        return path.removeprefix("file://")
+    return path if path.startswith("/") else storage.join(table_uri, path)
 
 
 def _require_plain_data_files(target: deltalake.DeltaTable, name: str) -> None:
