@@ -282,10 +282,8 @@ def _append_staged(config: dict, name: str, files: list[str], schema: pa.Schema,
         return {"version": delta_table(config, name).version(), "inserted": 0, "updated": 0}
 
     new_fields = [f for f in target if exists and f.name not in current.names]
-    if new_fields:   # a metadata-only commit first, as the MERGE path does
-        log.info("%s: adding columns %s", name, [f.name for f in new_fields])
-        delta_table(config, name).alter.add_columns(
-            [deltalake.Field.from_arrow(f.with_nullable(True)) for f in new_fields])
+    if new_fields:
+        _add_columns(delta_table(config, name), name, new_fields)
     uri = storage.table_uri(config, name)
     log.info("%s: appending %d staged rows", name, len(winners))
     with _PartitionedWriter(config, uri, target, table.partition_by, table.keys) as writer:
@@ -313,6 +311,18 @@ def _append_staged(config: dict, name: str, files: list[str], schema: pa.Schema,
                 storage_options=storage.delta_storage_options(config))
     return {"version": delta_table(config, name).version(), "inserted": len(winners),
             "updated": 0}
+
+
+def _add_columns(target: deltalake.DeltaTable, name: str, fields: list[pa.Field]) -> None:
+    """New nullable columns in a metadata-only commit (history untouched), made before the
+    data commit as the MERGE path does."""
+    log.info("%s: adding columns %s", name, [f.name for f in fields])
+    target.alter.add_columns([deltalake.Field.from_arrow(f.with_nullable(True)) for f in fields])
+
+
+def _partition_text(value) -> str | None:
+    """A partition value as the Delta log holds it."""
+    return None if value is None else str(value)
 
 
 class _PartitionedWriter:
@@ -412,7 +422,7 @@ class _PartitionedWriter:
                      "maxValues": {k: max(r["max"] for r in v) for k, v in ranges.items() if v}}
             actions.append(AddAction(
                 entry["path"], filesystem.get_file_info(full).size,
-                {c: None if v is None else str(v) for c, v in entry["partition"]},
+                {c: _partition_text(v) for c, v in entry["partition"]},
                 int(time.time() * 1000), True, json.dumps(stats)))
         return actions
 
@@ -489,10 +499,8 @@ def _update_columns(config: dict, name: str, staged_uri: str, columns: list[str]
     staged = pads.dataset(path, filesystem=filesystem, format="parquet")
     schema = pa.schema(target.schema().to_arrow())
     new_fields = [staged.schema.field(c) for c in columns if c not in schema.names]
-    if new_fields:   # a metadata-only commit first, as the MERGE path does
-        log.info("%s: adding columns %s", name, [f.name for f in new_fields])
-        target.alter.add_columns(
-            [deltalake.Field.from_arrow(f.with_nullable(True)) for f in new_fields])
+    if new_fields:
+        _add_columns(target, name, new_fields)
         target = delta_table(config, name)
         schema = pa.schema(target.schema().to_arrow())
     version_before = target.version()
@@ -503,13 +511,14 @@ def _update_columns(config: dict, name: str, staged_uri: str, columns: list[str]
     by_partition = _split_by_partition(batch, [f"{c}{_NEW}" for c in partitions])
 
     uri = storage.table_uri(config, name)
-    files = pa.table(target.get_add_actions(flatten=True))
+    files = pa.table(target.get_add_actions(flatten=True)).select(
+        ["path", "size_bytes", *(f"partition.{c}" for c in partitions)])
     removes, updated = [], 0
     deleted_at = int(time.time() * 1000)
     with _PartitionedWriter(config, uri, schema, table.partition_by, table.keys) as writer:
         for file in files.to_pylist():
-            values = tuple(file.get(f"partition.{c}") for c in partitions)
-            rows = by_partition.get(tuple(None if v is None else str(v) for v in values))
+            values = tuple(_partition_text(file[f"partition.{c}"]) for c in partitions)
+            rows = by_partition.get(values)
             if rows is None:
                 continue
             data = _rewritten_file(config, _data_file_uri(uri, file["path"]), schema,
@@ -519,8 +528,7 @@ def _update_columns(config: dict, name: str, staged_uri: str, columns: list[str]
             rewritten, changed = data
             writer.write(rewritten)
             removes.append(RemoveAction(file["path"], True, deleted_at, file["size_bytes"],
-                                        {c: None if v is None else str(v)
-                                         for c, v in zip(partitions, values)}))
+                                        dict(zip(partitions, values))))
             updated += changed
         adds = writer.finish()
         if removes:
@@ -561,7 +569,7 @@ def _require_plain_data_files(target: deltalake.DeltaTable, name: str) -> None:
 
 
 def _split_by_partition(rows: pa.Table, partitions: list[str]) -> dict[tuple, pa.Table]:
-    """Rows by partition value (as the Delta log writes it: a string, or None)."""
+    """Rows by partition value (as the Delta log holds it: ``_partition_text``)."""
     if not partitions:
         return {(): rows}
     values = rows.select(partitions).to_pandas().astype("string")
@@ -600,9 +608,7 @@ def _rewritten_file(config: dict, uri: str, schema: pa.Schema, partition: dict, 
     arrays = []
     for field in schema:
         if field.name in partition:   # not in the file: from the Delta log, as text
-            value = partition[field.name]
-            array = pa.array([None if value is None else str(value)] * data.num_rows,
-                             pa.string())
+            array = pa.array([partition[field.name]] * data.num_rows, pa.string())
         elif field.name in data.column_names:
             array = data.column(field.name)
         else:
