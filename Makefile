@@ -9,7 +9,7 @@ LAKE   ?= var/demo/lake
 export SPARK_LOCAL_IP ?= 127.0.0.1
 
 MODELS := var/models/.built
-MODEL_SOURCES := $(shell find models lake/features lake/simulator -name '*.py' 2>/dev/null)
+MODEL_SOURCES := $(shell find science simulator -name '*.py' 2>/dev/null)
 
 .PHONY: install models demo test test-fast bench bench-nightly lint clean
 
@@ -53,7 +53,7 @@ bench-nightly: $(STAMP) $(MODELS)
 
 lint: $(STAMP)
 	$(PY) -m pip install --quiet ruff
-	$(PY) -m ruff check lake jobs models bench tests
+	$(PY) -m ruff check lake science simulator jobs bench tests
 
 clean:
 	rm -rf var .pytest_cache

@@ -48,7 +48,7 @@ def _lc_features(n: int) -> pd.DataFrame:
     if cache:
         base = pd.read_parquet(cache[-1])
     else:
-        from models.lc_classifier.train import simulated_set
+        from science.lc_classifier.train import simulated_set
 
         base = simulated_set(((5, 300, 500),), n_threads=2, nights=2)
     base = base.reset_index()
@@ -72,7 +72,7 @@ def bench_lc(n: int, batch: int) -> list[dict]:
     feats = _lc_features(n)
     for name, backend in (("lc_classifier", "brf"), ("lc_classifier_xgb", "xgb")):
         def make(backend=backend, name=name):
-            from models.lc_classifier import train_default
+            from science.lc_classifier import train_default
 
             _, _, out = train_default(REPO / "var" / "bench" / "models" / name / "standin",
                                       backend=backend, n_threads=1, cache_dir=REPO / "var" / "cache",
@@ -105,8 +105,8 @@ def bench_lc(n: int, batch: int) -> list[dict]:
 
 
 def _alerts(n: int) -> pd.DataFrame:
-    from lake.simulator import stamps as sim_stamps
-    from models.stamp_classifier.data import simulated_stamps
+    from simulator import stamps as sim_stamps
+    from science.stamp_classifier.data import simulated_stamps
 
     X, meta, y = simulated_stamps(seed=77, alerts_per_night=3000, nights=2, per_class=max(n // 5, 20))
     rng = np.random.default_rng(0)
@@ -125,12 +125,12 @@ def bench_stamp(n: int, batch: int) -> list[dict]:
     import torch
 
     from lake.classify import clear_cache, load_cached, stamp_probabilities
-    from models.stamp_classifier import alert_images, metadata_frame
+    from science.stamp_classifier import alert_images, metadata_frame
 
     torch.set_num_threads(1)
 
     def make():
-        from models.stamp_classifier import train_default
+        from science.stamp_classifier import train_default
 
         _, _, out = train_default(REPO / "var" / "bench" / "models" / "stamp_classifier" / "standin",
                                   per_class=300, epochs=2, n_threads=1)

@@ -1,5 +1,5 @@
 """Feature stage throughput on real light curves, 1 and 2 processes, through the
-pipeline's own feature step (``lake.pipeline.process.compute_features``: staged Parquet
+pipeline's own feature step (``lake.stages.process.compute_features``: staged Parquet
 buckets of whole objects, one worker process per core), next to the per-group timings
 and validations of ``bench/features_core.py``.
 
@@ -65,7 +65,7 @@ def main(argv=None) -> list[dict]:
         return []
     from lake import engine
     from lake.config import load_config
-    from lake.pipeline.process import compute_features
+    from lake.stages.process import compute_features
 
     detections = real_light_curves(args.objects)
     n_objects = detections["oid"].nunique()

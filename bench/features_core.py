@@ -25,11 +25,11 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from lake.features import Extractor  # noqa: E402
-from lake.features import spm  # noqa: E402
-from lake.features.compare import compare_with_alerce  # noqa: E402
-from lake.features.extractor import PeriodEvaluator  # noqa: E402
-from lake.features.preprocess import band_batch_from_arrays  # noqa: E402
+from science.features import Extractor  # noqa: E402
+from science.features import spm  # noqa: E402
+from science.features.compare import compare_with_alerce  # noqa: E402
+from science.features.extractor import PeriodEvaluator  # noqa: E402
+from science.features.preprocess import band_batch_from_arrays  # noqa: E402
 
 DATA = Path(os.environ.get("ALERT_LAKE_SHARED_DATA", REPO.parent / "shared" / "data"))
 

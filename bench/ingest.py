@@ -55,7 +55,7 @@ def repeated_night(source: Path, copies: int, out: Path) -> Path:
 
 def ingest_once(source: Path, workers: int, lake_root: Path) -> tuple[int, float, float]:
     from lake.config import load_config
-    from lake.pipeline.ingest import ingest
+    from lake.stages.ingest import ingest
 
     config = load_config(overrides={"lake": {"root": str(lake_root)},
                                     "ingest": {"workers": workers, "chunk_alerts": 500}})

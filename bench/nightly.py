@@ -25,7 +25,7 @@ from pathlib import Path
 
 import psutil
 
-from lake.simulator.api import PARTITION_ALERTS
+from simulator.api import PARTITION_ALERTS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, report  # noqa: E402
@@ -125,7 +125,7 @@ def simulate(alerts: int, out: Path, seed: int, reuse: bool = False) -> tuple[Pa
 def run_night(source: Path, lake: Path, keep_raw: bool) -> dict:
     from lake import engine
     from lake.config import load_config
-    from lake.pipeline import nightly
+    from lake.stages import nightly
 
     config = load_config(overrides={"lake": {"root": str(lake)},
                                     "publish": {"root": str(lake) + "-publish"},

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lake.simulator import plan_season, write_nights
+from simulator import plan_season, write_nights
 
 TARGET_ALERTS_PER_S = 2000  # issue 3: a 10^6-alert night in minutes on 2 cores
 
@@ -82,7 +82,7 @@ def _ingest(path: Path, lake: Path) -> float:
     the simulator forks its workers)."""
     from lake import engine
     from lake.config import load_config
-    from lake.pipeline.ingest import ingest
+    from lake.stages.ingest import ingest
 
     config = load_config(overrides={"lake": {"root": str(lake)}})
     try:

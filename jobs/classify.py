@@ -15,7 +15,7 @@ import logging
 from lake import engine
 from lake.cli import add_night_selection, fail, selected_nights, setup_logging
 from lake.config import load_config
-from lake.pipeline.classify import ModelMissing, classify
+from lake.stages.classify import ModelMissing, classify
 
 
 def main(argv=None) -> int:

@@ -15,9 +15,9 @@ from pathlib import Path
 from lake import engine
 from lake.cli import setup_logging
 from lake.config import load_config
-from lake.pipeline.nightly import run_night
+from lake.stages.nightly import run_night
 from lake.summary import format_summary, table_summary
-from lake.ztf.sources import night_from_name
+from lake.sources import night_from_name
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_NIGHT = Path(os.environ.get("ALERT_LAKE_SHARED_DATA", REPO.parent / "shared" / "data")) \
@@ -25,7 +25,7 @@ REAL_NIGHT = Path(os.environ.get("ALERT_LAKE_SHARED_DATA", REPO.parent / "shared
 
 
 def sample_nights(out: Path, nights: int, alerts: int, seed: int) -> list[Path]:
-    from lake.simulator import simulate_season
+    from simulator import simulate_season
 
     return [Path(p) for p in simulate_season(start="20231101", nights=nights,
                                              alerts_per_night=alerts, seed=seed, out=out)]

@@ -15,8 +15,8 @@ import logging
 from lake import engine
 from lake.cli import fail, parse_night, setup_logging
 from lake.config import load_config
-from lake.pipeline.ingest import ingest
-from lake.ztf.sources import SourceError
+from lake.stages.ingest import ingest
+from lake.sources import SourceError
 
 
 def main(argv=None) -> int:

@@ -17,8 +17,8 @@ import time
 from lake import engine, storage
 from lake.cli import fail, night_range, parse_night, setup_logging
 from lake.config import load_config
-from lake.pipeline import nightly
-from lake.ztf.sources import SourceError
+from lake.stages import nightly
+from lake.sources import SourceError
 
 
 def main(argv=None) -> int:

@@ -16,7 +16,7 @@ import logging
 from lake import engine
 from lake.cli import add_night_selection, fail, selected_nights, setup_logging
 from lake.config import load_config
-from lake.pipeline.process import process
+from lake.stages.process import process
 
 
 def main(argv=None) -> int:

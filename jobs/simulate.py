@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lake.simulator import simulate_season
+from simulator import simulate_season
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -26,9 +26,9 @@ sys.path.insert(0, str(REPO))
 
 import pandas as pd  # noqa: E402
 
-from models.lc_classifier import TOP_OF  # noqa: E402
-from models.lc_classifier import train as lctrain  # noqa: E402
-from models.lc_classifier.card import write_model_card  # noqa: E402
+from science.lc_classifier import TOP_OF  # noqa: E402
+from science.lc_classifier import train as lctrain  # noqa: E402
+from science.lc_classifier.card import write_model_card  # noqa: E402
 
 log = logging.getLogger("train_lc")
 DEFAULT_SHARED = REPO.parent / "shared" / "data"

@@ -25,9 +25,9 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from models.stamp_classifier import CLASSES, StampClassifier, alert_images, metadata_frame  # noqa: E402
-from models.stamp_classifier import train as strain  # noqa: E402
-from models.stamp_classifier.data import META_SOURCE, STAMP_OF_LEAF  # noqa: E402
+from science.stamp_classifier import CLASSES, StampClassifier, alert_images, metadata_frame  # noqa: E402
+from science.stamp_classifier import train as strain  # noqa: E402
+from science.stamp_classifier.data import META_SOURCE, STAMP_OF_LEAF  # noqa: E402
 
 log = logging.getLogger("train_stamp")
 DEFAULT_SHARED = REPO.parent / "shared" / "data"
@@ -81,7 +81,7 @@ def main(argv=None) -> int:
         model, metrics, out = strain.train_default(args.out, per_class=args.per_class, epochs=args.epochs,
                                                    n_threads=args.threads, shared_data=shared)
     else:
-        from models.lc_classifier.train import is_test
+        from science.lc_classifier.train import is_test
 
         t0 = time.perf_counter()
         X_parts, m_parts, y_parts = [], [], []

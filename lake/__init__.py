@@ -11,7 +11,7 @@ Layout (open the module that matches the change you want to make):
 - ``lake.ztf``      reading ZTF alert files (Avro containers, tarballs, directories, S3)
 - ``lake.bronze``   decoding alerts into flat rows per table (runs in worker processes)
 - ``lake.silver``   DataFrame -> DataFrame transforms from staged alerts to silver tables
-- ``lake.pipeline`` the stages the jobs in ``jobs/`` run (ingest, ...)
+- ``lake.stages`` the stages the jobs in ``jobs/`` run (ingest, ...)
 """
 
 __version__ = "0.1.0"

@@ -45,8 +45,8 @@ def demo_lake(shared_data, spark, tmp_path_factory):
 
     from lake import storage
     from lake.config import load_config
-    from lake.pipeline.ingest import ingest
-    from lake.pipeline.process import process
+    from lake.stages.ingest import ingest
+    from lake.stages.process import process
 
     root = tmp_path_factory.mktemp("demo") / "lake"
     config = load_config(overrides={"lake": {"root": str(root)}})

@@ -22,7 +22,7 @@ def transforms(spark, staged: str) -> dict:
     from lake.delta import deduplicate
     from lake.gold.magstat import first_ps1, magstat
     from lake.gold.object import objects
-    from lake.pipeline.ingest import build_tables
+    from lake.stages.ingest import build_tables
     from lake.silver.correction import correct
     from lake.tables import TABLES
 

@@ -9,14 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lake.pipeline.classify import ModelMissing, classify, model_dirs
-from lake.pipeline.ingest import ingest
-from lake.pipeline.process import process
+from lake.stages.classify import ModelMissing, classify, model_dirs
+from lake.stages.ingest import ingest
+from lake.stages.process import process
 
 
 @pytest.fixture(scope="module")
 def season(tmp_path_factory):
-    from lake.simulator import simulate_season
+    from simulator import simulate_season
 
     out = tmp_path_factory.mktemp("season")
     # One process: the embedded engine's threads already run in this test process.

@@ -12,8 +12,8 @@ from astropy.io import fits
 import lake.classify as classify
 from lake.classify import (PROBABILITY_COLUMNS, apply_stamp_rules, lc_probabilities,
                            stamp_probabilities)
-from models.lc_classifier import TAXONOMY, HierarchicalRandomForest, HierarchicalXGBoost
-from models.stamp_classifier import CLASSES, METADATA, StampClassifier, metadata_frame
+from science.lc_classifier import TAXONOMY, HierarchicalRandomForest, HierarchicalXGBoost
+from science.stamp_classifier import CLASSES, METADATA, StampClassifier, metadata_frame
 
 LEAVES = [c for v in TAXONOMY.values() for c in v]
 FEATURES = [f"f{i}" for i in range(12)]
@@ -119,7 +119,7 @@ def test_lc_probabilities_accepts_oid_index_and_empty(lc_dirs):
 
 
 def test_model_loaded_once_per_process(lc_dirs, monkeypatch):
-    import models.lc_classifier as lcpkg
+    import science.lc_classifier as lcpkg
 
     classify.clear_cache()
     calls = []

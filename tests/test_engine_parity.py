@@ -81,8 +81,8 @@ def jvm_cluster(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def staged(shared_data, tmp_path_factory):
-    from lake.pipeline.ingest import decode_chunk
-    from lake.ztf.sources import iter_items
+    from lake.stages.ingest import decode_chunk
+    from lake.sources import iter_items
 
     out = tmp_path_factory.mktemp("staged")
     items = list(iter_items({}, [str(shared_data / "ztf" / "nights" / "ztf_public_20181129.tar.gz")]))

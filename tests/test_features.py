@@ -1,4 +1,4 @@
-"""Known-answer tests of the light-curve feature library (lake.features)."""
+"""Known-answer tests of the light-curve feature library (science.features)."""
 from __future__ import annotations
 
 import glob
@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from lake.features import Extractor, extract_features, feature_names
-from lake.features import drw, harmonics, mhps, spm, variability
-from lake.features.preprocess import band_batch_from_arrays
+from science.features import Extractor, extract_features, feature_names
+from science.features import drw, harmonics, mhps, spm, variability
+from science.features.preprocess import band_batch_from_arrays
 
 RNG = np.random.default_rng(42)
 
@@ -267,7 +267,7 @@ def test_alerce_examples_real_objects(shared_data):
     # The g and r best periods agree with the multiband one for these periodic stars.
     agree = np.abs(out["Period_band_1"] / out["Multiband_period"] - 1) < 0.01
     assert agree.mean() >= 0.7
-    from lake.features.compare import compare_with_alerce
+    from science.features.compare import compare_with_alerce
     alerce = pd.read_csv(shared_data / "labels" / "100_objects_features.csv")
     report = compare_with_alerce(out, alerce)
     assert {"median_ours", "median_alerce", "agrees", "note"} <= set(report.columns)
@@ -293,7 +293,7 @@ def _s82_subset(shared_data, n):
 @pytest.mark.slow
 def test_s82_rr_lyrae_period_recovery(shared_data):
     det, truth = _s82_subset(shared_data, 80)
-    out = Extractor(period_only := __import__("lake.features.extractor", fromlist=["x"]).PeriodEvaluator())(det)
+    out = Extractor(period_only := __import__("science.features.extractor", fromlist=["x"]).PeriodEvaluator())(det)
     assert period_only.group == "period"
     rel = np.abs(out["Multiband_period"] / truth.reindex(out.index).to_numpy() - 1)
     assert np.mean(rel < 0.01) >= 0.85   # full-set rate is measured by bench/features_core.py

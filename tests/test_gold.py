@@ -12,8 +12,8 @@ import pytest
 
 from lake.gold.magstat import magstat
 from lake.gold.object import objects
-from lake.pipeline.ingest import ingest
-from lake.pipeline.process import process
+from lake.stages.ingest import ingest
+from lake.stages.process import process
 from tests import lakecheck
 
 EXAMPLES = "lightcurves/alerce_examples"

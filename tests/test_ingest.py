@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from lake.pipeline.ingest import ingest
+from lake.stages.ingest import ingest
 from lake.tables import INGEST_TABLES
-from lake.ztf.sources import SourceError
+from lake.sources import SourceError
 from tests import lakecheck
 
 REPO = Path(__file__).resolve().parents[1]

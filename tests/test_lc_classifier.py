@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.lc_classifier import (TAXONOMY, TOP_OF, HierarchicalRandomForest, HierarchicalXGBoost,
+from science.lc_classifier import (TAXONOMY, TOP_OF, HierarchicalRandomForest, HierarchicalXGBoost,
                                   load)
-from models.lc_classifier import data as lcdata
-from models.lc_classifier import train as lctrain
+from science.lc_classifier import data as lcdata
+from science.lc_classifier import train as lctrain
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +111,7 @@ def test_single_leaf_top_class():
 
 
 def test_model_card_and_metrics(forest, frame, tmp_path):
-    from models.lc_classifier.card import write_model_card
+    from science.lc_classifier.card import write_model_card
 
     metrics = lctrain.full_metrics(forest, frame)
     path = write_model_card(forest, metrics, tmp_path / "MODEL_CARD.md")
@@ -147,7 +147,7 @@ def test_compiled_forest_equals_sklearn(forest, frame):
 
 
 def test_packed_forests_edge_cases(forest):
-    from models.lc_classifier.fastforest import PackedForests, _floor_f32
+    from science.lc_classifier.fastforest import PackedForests, _floor_f32
 
     t = np.array([0.1, 1 / 3, -2.7, 5.0])
     f = _floor_f32(t)

@@ -1,4 +1,4 @@
-"""Tests of the alert simulator (lake.simulator): layout, schema, ids, histories,
+"""Tests of the alert simulator (simulator): layout, schema, ids, histories,
 difference photometry, light-curve physics, cutouts, determinism, CLI."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from astropy.io import fits
 
-from lake.simulator import (
+from simulator import (
     LIGHTCURVES_FILE,
     TRUTH_FILE,
     avrocodec,
@@ -30,11 +30,11 @@ from lake.simulator import (
     stamps,
     truth_table,
 )
-from lake.simulator import alerts as alert_records
-from lake.simulator import (
+from simulator import alerts as alert_records
+from simulator import (
     lightcurves as lc,
 )
-from lake.simulator.season import lightcurve_table
+from simulator.season import lightcurve_table
 
 REPO = Path(__file__).resolve().parents[1]
 START, NIGHTS, PER_NIGHT, SEED = "20231018", 3, 300, 5
@@ -487,7 +487,7 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path):
 
 def test_process_count_does_not_change_output(tmp_path):
     season = plan_season(START, 1, 300, seed=9)  # 2 chunks of CHUNK_SIZE
-    from lake.simulator import write_nights
+    from simulator import write_nights
 
     one = write_nights(season, tmp_path / "one", processes=1)[0].read_bytes()
     two = write_nights(season, tmp_path / "two", processes=2)[0].read_bytes()
@@ -545,7 +545,7 @@ def test_class_mix_validation():
 
 
 def test_large_nights_are_planned_in_consistent_sky_partitions(tmp_path, monkeypatch):
-    from lake.simulator import api
+    from simulator import api
 
     monkeypatch.setattr(api, "PARTITION_ALERTS", 100)  # 250 alerts -> 3 partitions
     (path,) = simulate_season(START, 1, 250, seed=4, out=tmp_path, processes=1)
@@ -563,7 +563,7 @@ def test_large_nights_are_planned_in_consistent_sky_partitions(tmp_path, monkeyp
 
 
 def test_runs_with_disjoint_partition_numbers_make_one_night(tmp_path, monkeypatch):
-    from lake.simulator import api
+    from simulator import api
 
     monkeypatch.setattr(api, "PARTITION_ALERTS", 100)  # 250 alerts -> 3 partitions a run
 

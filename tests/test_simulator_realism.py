@@ -1,6 +1,6 @@
 """Realism: simulated alerts against real ZTF alerts (../shared/data/ztf).
 
-Criterion (lake.simulator.realism): per quantity, two-sample Kolmogorov-Smirnov statistic
+Criterion (simulator.realism): per quantity, two-sample Kolmogorov-Smirnov statistic
 D <= 0.25 and the simulated median (mean for frac_* indicators) within a stated tolerance
 of the real one. Compared with the schema-4.02 sample of 2023-10-18 (562 alerts, which
 passed rb >= 0.55, so the simulated alerts are cut the same way): magpsf, sigmapsf,
@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lake.simulator import realism, simulate_season
+from simulator import realism, simulate_season
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from astropy.io import fits
 
-from models.stamp_classifier import (CLASSES, METADATA, StampClassifier, crop, decode_cutout, load,
+from science.stamp_classifier import (CLASSES, METADATA, StampClassifier, crop, decode_cutout, load,
                                      metadata_frame, normalize, pad_to_full)
-from models.stamp_classifier.stamps import decode_or_nan
-from models.stamp_classifier import data as sdata
+from science.stamp_classifier.stamps import decode_or_nan
+from science.stamp_classifier import data as sdata
 
 
 def fits_gz(img, **header) -> bytes:

@@ -41,7 +41,7 @@ def _hash_pick(oid: str, options):
 def test_train_lc_from_labels_and_lake(demo_lake, shared_data, tmp_path):
     import train_lc
 
-    from models.lc_classifier import load
+    from science.lc_classifier import load
 
     features = _lake_table(demo_lake, "feature")
     oids = sorted(features.loc[features["reason"].isna(), "oid"])
@@ -87,7 +87,7 @@ def test_train_lc_from_labels_and_lake(demo_lake, shared_data, tmp_path):
 
 
 def _is_test(oid: str) -> bool:
-    from models.lc_classifier.train import is_test
+    from science.lc_classifier.train import is_test
 
     return bool(is_test([oid])[0])
 
@@ -97,7 +97,7 @@ def _is_test(oid: str) -> bool:
 def test_train_stamp_from_labels_and_lake(demo_lake, tmp_path):
     import train_stamp
 
-    from models.stamp_classifier import load
+    from science.stamp_classifier import load
 
     alerts = _lake_table(demo_lake, "alert", ["objectId", "candid", "jd", "ssdistnr", "sgscore1",
                                              "distpsnr1", "rb"])

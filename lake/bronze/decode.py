@@ -1,7 +1,7 @@
 """Decode raw alert files into flat, columnar staging tables (pure Python + Arrow).
 
 This is the only per-alert Python work of the ingest; it runs in worker processes
-(``lake.pipeline.ingest``) because Python work inside the embedded engine's UDFs is
+(``lake.stages.ingest``) because Python work inside the embedded engine's UDFs is
 serialized by one interpreter lock. Its output is one Arrow table per staging table:
 
 * ``alert``          one row per alert: top-level fields, the candidate's fields as columns,
@@ -25,8 +25,8 @@ from typing import Iterable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lake.ztf.avro import AvroError, WriterSchema, read_container
-from lake.ztf.sources import SourceItem
+from lake.sources.avro import AvroError, WriterSchema, read_container
+from lake.sources import SourceItem
 
 STAGING_TABLES = ("alert", "cutout", "prv_candidate", "fp_hist", "quarantine")
 CUTOUTS = ("cutoutScience", "cutoutTemplate", "cutoutDifference")

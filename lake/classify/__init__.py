@@ -70,9 +70,9 @@ def load_cached(model_dir, kind: str):
             model = _CACHE.get(key)
             if model is None:
                 if kind == "lc":
-                    from models.lc_classifier import load
+                    from science.lc_classifier import load
                 else:
-                    from models.stamp_classifier import load
+                    from science.stamp_classifier import load
                 model = load(artifact)
                 if kind == "lc":
                     model.set_n_jobs(1)   # one worker process per core
@@ -195,7 +195,7 @@ def stamp_probabilities(alerts_pdf: pd.DataFrame, model_dir, rules: bool = True,
     ``alerts_pdf``: one row per alert with ``oid`` (or ``objectId``), the three cutouts
     (``cutoutScience``, ``cutoutTemplate``, ``cutoutDifference``: gzipped FITS bytes, or
     already decoded arrays) and the candidate's metadata columns (see
-    ``models.stamp_classifier.METADATA``; missing ones count as missing values). One set
+    ``science.stamp_classifier.METADATA``; missing ones count as missing values). One set
     of rows per input row: pass each object's first alert.
     """
     model = model or load_cached(model_dir, "stamp")

@@ -1,12 +1,12 @@
-"""``feature``: ALeRCE light-curve features per object (``lake.features``), computed on
-batches of whole objects with pandas. ``lake.pipeline.process`` runs the batches in
+"""``feature``: ALeRCE light-curve features per object (``science.features``), computed on
+batches of whole objects with pandas. ``lake.stages.process`` runs the batches in
 parallel processes; this module only says what goes in and what comes out."""
 from __future__ import annotations
 
 import pandas as pd
 from pyspark.sql import DataFrame
 
-from lake.features import extract_features
+from science.features import extract_features
 
 DETECTION_INPUT = ("oid", "candid", "mjd", "fid", "magpsf", "sigmapsf", "magpsf_corr",
                    "sigmapsf_corr", "sigmapsf_corr_ext", "corrected", "isdiffpos", "rb", "ra",

@@ -2,12 +2,12 @@
 
 Public API::
 
-    from models.lc_classifier import HierarchicalRandomForest, HierarchicalXGBoost, load, train_default
+    from science.lc_classifier import HierarchicalRandomForest, HierarchicalXGBoost, load, train_default
     model = HierarchicalRandomForest(n_estimators=500).fit(features_df, leaf_labels)
     p_top, p_leaf = model.predict_proba_hierarchical(features_df)
     model.save("var/models/lc_classifier/<version>/model.joblib"); model = load(dir_or_file)
 
-See models/README.md.
+See science/README.md.
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ m = -2.5 log10(flux) (so flux 1 is m = 0), per band (fid 1 = g, 2 = r), at given
 ``template_flux`` is that component's flux in the survey's reference image (the mean
 for pulsators and stochastic sources, quiescence for CVs, zero for supernovae), so the
 difference-image flux is ``flux - template_flux``. Parameter ranges and their literature
-sources are documented in lake/simulator/README.md; every sampled parameter goes to the
+sources are documented in simulator/README.md; every sampled parameter goes to the
 truth table.
 
 >>> rng = np.random.default_rng(1)

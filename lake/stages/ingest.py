@@ -22,14 +22,15 @@ from typing import Iterable, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lake import delta, engine, locks, storage
+from lake import delta, engine, storage
+from lake.engine import locks
 from lake.bronze import landing
 from lake.bronze.decode import QUARANTINE_SCHEMA, STAGING_TABLES, decode_items
 from lake.runlog import Run
 from lake.silver import crossmatch, detection
 from lake.tables import INGEST_TABLES
-from lake.ztf import sources
-from lake.ztf.sources import SourceItem
+from lake import sources
+from lake.sources import SourceItem
 
 log = logging.getLogger(__name__)
 

@@ -3,11 +3,11 @@ three 21x21 center crops plus alert metadata; classes AGN, SN, VS, asteroid, bog
 
 Public API::
 
-    from models.stamp_classifier import StampClassifier, load, train_default
+    from science.stamp_classifier import StampClassifier, load, train_default
     model = load("var/models/stamp_classifier/<version>")      # or .../model.pt
     probs = model.predict_proba_alerts(alerts_pdf)              # (n, 5), model.classes_
 
-See models/README.md.
+See science/README.md.
 """
 from __future__ import annotations
 

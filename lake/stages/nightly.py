@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from lake import delta, engine, storage
-from lake.pipeline.ingest import ingest
-from lake.pipeline.process import process
+from lake.stages.ingest import ingest
+from lake.stages.process import process
 from lake.runlog import code_version
-from lake.ztf import sources
+from lake import sources
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def _process(ctx: NightContext) -> dict:
 
 
 def _classify(ctx: NightContext) -> dict:
-    from lake.pipeline.classify import classify
+    from lake.stages.classify import classify
 
     result = classify(ctx.config, [ctx.night], inputs=ctx.inputs)
     return {"objects": result.objects, **{f"{k}_rows": v for k, v in result.rows.items()}}

@@ -60,9 +60,9 @@ def write_model_card(model, metrics: dict, path):
         if extra in metrics:
             sections.append((extra, json_block(metrics[extra])))
     sections.append(("Feature list", ", ".join(model.feature_names_in_)))
-    sections.append(("Limitations", "Trained mostly on simulated light curves (lake.simulator) plus "
+    sections.append(("Limitations", "Trained mostly on simulated light curves (simulator) plus "
                      "the real BTS SN Ia and Stripe 82 RR Lyrae curves at hand (Stripe 82 converted to what "
-                     "ZTF difference imaging would report, see models/README.md). Each real set is one "
+                     "ZTF difference imaging would report, see science/README.md). Each real set is one "
                      "class from one source, so its held-out share can still profit from traits of that "
                      "source; the transfer check (simulated rows only) is the stricter measure. Retrain "
                      "with `jobs/train_lc.py --labels` on an ALeRCE-format labeled set when one is "

@@ -2,7 +2,7 @@
 and the real labeled light curves of ``../shared/data`` (BTS SNe Ia, Stripe 82 RR Lyrae).
 
 Everything here is pandas/numpy (no Spark): training and evaluation call
-``lake.features.extract_features`` on these frames, exactly as the pipeline does on the
+``science.features.extract_features`` on these frames, exactly as the pipeline does on the
 lake's tables.
 
 >>> det = pd.DataFrame({"magpsf": [18.0, 18.0], "sigmapsf": [0.1, 0.1], "magnr": [17.0, 30.0],
@@ -67,7 +67,7 @@ def season_lightcurves(season, min_det: int = 1, max_days: float | None = None):
     ``top_class``; asteroids and bogus fillers are left out (they are not light-curve
     classes). ``max_days`` keeps only the last ``max_days`` of each history (None: all).
     """
-    from lake.simulator import truth_table
+    from simulator import truth_table
 
     rows, ex, det = season.rows, season.ex, season.det
     truth = truth_table(season)
@@ -121,7 +121,7 @@ def _oid_rng(oid: str, salt: str = "") -> np.random.Generator:
 def ztf_like_rb(oids) -> np.ndarray:
     """Real/bogus scores for converted real detections, drawn per detection from the
     simulator's distribution for real (non-bogus) detections, which is the same for every
-    class (``lake.simulator.photometry``: logit-normal, mu 1.45, sd 0.95): a constant rb
+    class (``simulator.photometry``: logit-normal, mu 1.45, sd 0.95): a constant rb
     of 1 would tell the model which curves are converted."""
     oids = np.asarray(oids)
     out = np.empty(len(oids))

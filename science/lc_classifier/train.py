@@ -1,13 +1,13 @@
 """Training sets, training, evaluation and the model card of the light-curve classifier.
 
-Default model (``train_default``): features of simulated seasons (``lake.simulator``,
+Default model (``train_default``): features of simulated seasons (``simulator``,
 several histories so that light curves span a few months to a few years, transients
 over-weighted because many of them never reach 6 detections) plus the real labeled light
 curves at hand (BTS SNe Ia, Stripe 82 RR Lyrae). Every set is split by a hash of the oid
 into a training part (75%) and a held-out test part (25%), so a re-run gives the same
 split. The 100 real ALeRCE feature vectors (``labels/100_objects_features.csv``) are a
 real test set only (their period features are computed differently, see
-lake/features/README.md).
+science/features/README.md).
 """
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def is_test(oids, fraction: float = TEST_FRACTION) -> np.ndarray:
 
 
 def _features(det, nondet=None, n_threads: int = 2) -> pd.DataFrame:
-    from lake.features import extract_features
+    from science.features import extract_features
 
     f = extract_features(det, nondet, n_threads=n_threads)
     if "oid" in f.columns:
@@ -91,7 +91,7 @@ def simulated_set(seasons=DEFAULT_SEASONS, n_threads: int = 2, mix=None,
                   start: str = "20231018", nights: int = 3) -> pd.DataFrame:
     """Features of simulated seasons with ``classALeRCE`` and ``source`` columns
     (objects the extractor rejects, e.g. < 6 detections, are dropped)."""
-    from lake.simulator import plan_season
+    from simulator import plan_season
 
     parts = []
     for seed, history, per_night in seasons:
@@ -160,7 +160,7 @@ def training_frames(shared_data=None, seasons=DEFAULT_SEASONS, n_threads: int = 
 
 
 def _feature_version():
-    from lake.features import FEATURE_VERSION
+    from science.features import FEATURE_VERSION
 
     return FEATURE_VERSION
 

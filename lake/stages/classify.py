@@ -14,8 +14,9 @@ from pathlib import Path
 
 from pyspark.sql import Window, functions as F
 
-from lake import delta, engine, locks, storage
-from lake.pipeline.process import touched_objects
+from lake import delta, engine, storage
+from lake.engine import locks
+from lake.stages.process import touched_objects
 from lake.runlog import Run
 
 log = logging.getLogger(__name__)

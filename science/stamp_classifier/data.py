@@ -1,4 +1,4 @@
-"""Labeled stamps: simulated alerts (``lake.simulator``, rendered without writing Avro) and
+"""Labeled stamps: simulated alerts (``simulator``, rendered without writing Avro) and
 real ZTF alerts with labels that can be derived unambiguously.
 
 Simulated: each object's first alert of the season (what the stamp classifier sees in
@@ -35,8 +35,8 @@ def simulated_stamps(seed: int = 0, alerts_per_night: int = 3000, nights: int = 
                      per_class: int = 1000, history_days: int = 60, start: str = "20231018",
                      mix=None):
     """(images (n, 3, 21, 21) normalized, alert metadata DataFrame, labels array)."""
-    from lake.simulator import alerts as sim_alerts, plan_season, stamps as sim_stamps
-    from lake.simulator.lightcurves import STAMP_CLASS
+    from simulator import alerts as sim_alerts, plan_season, stamps as sim_stamps
+    from simulator.lightcurves import STAMP_CLASS
 
     season = plan_season(start, nights=nights, alerts_per_night=alerts_per_night, seed=seed,
                          history_days=history_days, mix=mix or "balanced")

@@ -35,7 +35,8 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from lake import engine, locks, storage
+from lake import engine, storage
+from lake.engine import locks
 from lake.tables import TABLES, Table
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ def _literal(value: Any) -> str:
 
 def merge_into(spark, config: dict, name: str, frame) -> dict[str, int]:
     """MERGE ``frame`` into table ``name`` (created if missing); returns row counts.
-    Runs under the table's lock (see ``lake.locks``)."""
+    Runs under the table's lock (see ``lake.engine.locks``)."""
     with locks.table_lock(config, name):
         return _merge_into(spark, config, name, frame)
 

@@ -2,10 +2,10 @@
 
 Usage::
 
-    from lake.simulator import simulate_season
+    from simulator import simulate_season
     simulate_season("20231018", 3, 1500, seed=1, out="data/sim")
 
-See lake/simulator/README.md for the physical models, their parameter ranges and sources.
+See simulator/README.md for the physical models, their parameter ranges and sources.
 """
 
 from .api import LIGHTCURVES_FILE, TRUTH_FILE, simulate_season

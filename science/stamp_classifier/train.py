@@ -28,7 +28,7 @@ TEST_SEED = 201
 
 
 def level_metrics(y_true, y_pred, labels=CLASSES) -> dict:
-    from models.lc_classifier.train import level_metrics as lm
+    from science.lc_classifier.train import level_metrics as lm
 
     return lm(np.asarray(y_true), np.asarray(y_pred), list(labels))
 
@@ -68,7 +68,7 @@ def write_model_card(model, metrics: dict, path):
               "training data sha256": model.training_data_hash_, "training rows": metrics.get("training_rows"),
               "epochs": model.epochs, "classes": ", ".join(model.classes_),
               "metadata features": ", ".join(model.metadata_)}
-    sections = [("Model", (model.__class__.__doc__ or "") + "\n\n" + (__import__("models.stamp_classifier.model",
+    sections = [("Model", (model.__class__.__doc__ or "") + "\n\n" + (__import__("science.stamp_classifier.model",
                  fromlist=["x"]).__doc__.split(">>>")[0]))]
     sim = metrics.get("simulated_test")
     if sim:
@@ -85,7 +85,7 @@ def write_model_card(model, metrics: dict, path):
     for extra in ("timing_s", "history"):
         if extra in metrics:
             sections.append((extra, json_block(metrics[extra])))
-    sections.append(("Limitations", "Trained on simulated cutouts only (lake.simulator's scene model); "
+    sections.append(("Limitations", "Trained on simulated cutouts only (simulator's scene model); "
                      "the real labeled alerts at hand are almost all asteroids, so real-data figures for "
                      "AGN/SN/VS/bogus are anecdotal. Retrain with jobs/train_stamp.py --labels on real "
                      "labeled alerts when available."))

@@ -21,7 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyspark.sql import functions as F
 
-from lake import delta, engine, locks, storage
+from lake import delta, engine, storage
+from lake.engine import locks
 from lake.gold import feature as feature_table
 from lake.gold.magstat import first_ps1, magstat
 from lake.gold.object import objects

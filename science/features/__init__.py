@@ -2,10 +2,10 @@
 
 Public API::
 
-    from lake.features import extract_features, Extractor
+    from science.features import extract_features, Extractor
     features = extract_features(detections, non_detections, objects)
 
-See ``lake/features/README.md`` for every feature, its definition, its origin
+See ``science/features/README.md`` for every feature, its definition, its origin
 (light-curve or hand-written) and the known differences from ALeRCE.
 """
 from .extractor import (FEATURE_VERSION, EvaluationContext, Extractor, FeatureEvaluator,

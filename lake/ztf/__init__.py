@@ -1,1 +1,0 @@
-"""Reading ZTF alert files: Avro containers (``avro``) and where they come from (``sources``)."""
