@@ -1,15 +1,16 @@
-"""Export the catalog as of a Delta version or a time to <publication root>/snapshots/YYYY-MM-DD/.
+"""Export the catalog at the end of a completed nightly run to <publication root>/snapshots/YYYY-MM-DD-<digest>/.
 
     python jobs/export_snapshot.py                          # now (current versions), dated today
-    python jobs/export_snapshot.py --as-of 12               # version 12 of the object table
-    python jobs/export_snapshot.py --as-of 2023-11-02       # end of that day (UTC)
+    python jobs/export_snapshot.py --as-of 12               # the nightly run that wrote object version 12
+    python jobs/export_snapshot.py --as-of 2023-11-02       # the last nightly run completed by the end of that day (UTC)
     python jobs/export_snapshot.py --as-of 2023-11-02T06:00:00Z --keep-days 30
     spark-submit jobs/export_snapshot.py --as-of 12
 
-Exporting the same version twice gives identical files. `--keep-days N` deletes
-snapshots dated more than N days ago. Cron (daily at 07:00 UTC, keep 90 days):
+Exporting the same state twice gives identical files; two different states exported on
+one day get two folders. `--keep-days N` deletes snapshots dated more than N days ago.
+Cron (daily at 07:00 UTC, keep 90 days):
 
-    0 7 * * * cd /opt/alert-lake && .venv/bin/python jobs/export_snapshot.py --keep-days 90 >> var/log/snapshot.log 2>&1
+    0 7 * * * cd /opt/alert-lake && mkdir -p var/log && .venv/bin/python jobs/export_snapshot.py --keep-days 90 >> var/log/snapshot.log 2>&1
 """
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def main(argv=None) -> int:
         manifest = export_snapshot(config, args.as_of, keep_days=args.keep_days)
     except (PublishError, RuntimeError, ValueError) as error:
         fail(str(error))
-    print(f"snapshot {manifest['date']} (as of {manifest['as_of']['time'] or 'now'}): "
+    print(f"snapshot {manifest['name']} (as of {manifest['as_of']['time'] or 'now'}): "
           f"Delta versions {manifest['source']['delta_versions']}")
     for name, table in manifest["tables"].items():
         print(f"  {name:<12} {table['rows']:>9} rows in {len(table['files'])} file(s)")

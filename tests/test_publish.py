@@ -129,22 +129,126 @@ def test_snapshot_is_deterministic_and_retained(demo_lake, tmp_path):
     two = {**demo_lake, "publish": {"root": str(tmp_path / "two")}}
     first = export_snapshot(one, as_of=str(version))
     second = export_snapshot(two, as_of=version)
-    day = first["date"]
+    name, day = first["name"], first["date"]
+    assert name.startswith(day + "-")
     assert first == second and first["source"]["delta_versions"]["object"] == version
-    files = _tree(tmp_path / "one" / "snapshots" / day)
-    assert files == _tree(tmp_path / "two" / "snapshots" / day)
+    files = _tree(tmp_path / "one" / "snapshots" / name)
+    assert files == _tree(tmp_path / "two" / "snapshots" / name)
     assert "manifest.json" in files and any(k.startswith("lightcurve/oid_prefix=") for k in files)
     export_snapshot(one, as_of=version)          # again into the same folder: unchanged
-    assert _tree(tmp_path / "one" / "snapshots" / day) == files
+    assert _tree(tmp_path / "one" / "snapshots" / name) == files
     # a timestamp before the lake existed has no catalog
     with pytest.raises(ValueError):
         export_snapshot(one, as_of="2001-01-01")
-    assert list_snapshots(one) == [day]
+    assert list_snapshots(one) == [name]
     import datetime as dt
 
     later = dt.date.fromisoformat(day) + dt.timedelta(days=40)
-    assert snapshot_retention(one, keep_days=30, today=later) == [day]
+    assert snapshot_retention(one, keep_days=30, today=later) == [name]
     assert list_snapshots(one) == []
+
+
+def _replace_probability(config, seed: int) -> None:
+    """Give a lake a probability table of its own (a new Delta table id, version 0)."""
+    import shutil
+
+    import deltalake
+    import numpy as np
+    import pyarrow.compute as pc
+
+    from lake import storage
+
+    uri = storage.table_uri(config, "probability")
+    table = deltalake.DeltaTable(uri).to_pyarrow_table()
+    noise = np.random.default_rng(seed).uniform(0, 1e-3, table.num_rows)
+    table = table.set_column(table.schema.get_field_index("probability"), "probability",
+                             pc.add(table.column("probability"), noise))
+    shutil.rmtree(uri)
+    deltalake.write_deltalake(uri, table)
+
+
+def test_two_lakes_never_share_a_version_and_latest_never_moves_back(demo_lake, spark, tmp_path):
+    """Issue 22: two lakes published into one root got the same version name (the digest
+    was of Delta version numbers only); republishing an older night moved latest.json
+    back and wrote a second copy of the same catalog."""
+    from lake import storage
+    from lake.publish import latest, list_versions, publish
+
+    import shutil
+
+    root = str(tmp_path / "shared-root")
+    lake_a, lake_b = ({**demo_lake, "lake": {**demo_lake["lake"], "root": str(tmp_path / name)}}
+                      for name in ("a", "b"))
+    for config in (lake_a, lake_b):
+        shutil.copytree(demo_lake["lake"]["root"], config["lake"]["root"])
+    _replace_probability(lake_a, 1)
+    _replace_probability(lake_b, 2)     # same Delta version numbers, other content
+    a = publish({**lake_a, "publish": {"root": root}}, NIGHT, spark=spark, gate=False,
+                report=False)
+    b = publish({**lake_b, "publish": {"root": root}}, NIGHT, spark=spark, gate=False,
+                report=False)
+    assert a["source"]["delta_versions"] == b["source"]["delta_versions"]
+    assert a["version"] != b["version"]
+    config_b = {**lake_b, "publish": {"root": root}}
+    assert latest(config_b)["version"] == b["version"]
+    # an older night republished from the same state: a pointer, no copy, latest stays
+    older = publish(config_b, NIGHT - 1, spark=spark, gate=False, report=False)
+    assert older["version"] == b["version"]
+    assert latest(config_b)["night"] == NIGHT
+    assert len(list_versions(config_b)) == 2
+    assert (Path(storage.publish_root(config_b)) / "nights" / f"{NIGHT - 1}.json").exists()
+
+
+def test_snapshot_as_of_a_version_is_a_whole_nightly_run(tmp_path):
+    """Issue 22: --as-of 0 exported no features or classes and --as-of 1 mixed nights:
+    an object version now names the whole nightly run that wrote it."""
+    import datetime as dt
+    import time
+
+    import deltalake
+    import pyarrow as pa
+
+    from lake import storage
+    from lake.config import load_config
+    from lake.publish.snapshot import nightly_runs, resolve
+    from lake.runlog import RUN_SCHEMA
+
+    config = load_config(overrides={"lake": {"root": str(tmp_path / "lake")}})
+    runs = []
+
+    def commit(name, night):
+        uri = storage.table_uri(config, name)
+        deltalake.write_deltalake(uri, pa.table({"oid": [f"o{night}"], "night": [night]}),
+                                  mode="append")
+        time.sleep(0.01)
+        return deltalake.DeltaTable(uri).version()
+
+    def run(stage, night, tables):
+        time.sleep(0.01)
+        runs.append({"run_id": f"{stage}-{night}", "stage": stage, "night": night,
+                     "status": "succeeded", "finished_at": dt.datetime.now(dt.timezone.utc),
+                     "tables": __import__("json").dumps(tables)})
+        time.sleep(0.01)
+
+    for night in (20240101, 20240102):
+        run("ingest", night, {"detection": {"version": commit("detection", night)}})
+        process = {name: {"version": commit(name, night)} for name in ("object", "feature")}
+        run("process", night, process)
+        run("classify", night, {"probability": {"version": commit("probability", night)}})
+    commit("object", 20240103)          # a write outside any recorded nightly run
+    rows = pa.Table.from_pylist([{**r, "started_at": r["finished_at"]} for r in runs],
+                                schema=RUN_SCHEMA)
+    deltalake.write_deltalake(storage.table_uri(config, "run"), rows)
+
+    assert [r["night"] for r in nightly_runs(config)] == [20240101, 20240102]
+    first, _ = resolve(config, 0)
+    assert first == {"object": 0, "feature": 0, "probability": 0, "detection": 0}
+    second, _ = resolve(config, 1)
+    assert second == {"object": 1, "feature": 1, "probability": 1, "detection": 1}
+    with pytest.raises(ValueError, match="no completed nightly run wrote version 2"):
+        resolve(config, 2)
+    with pytest.raises(ValueError, match="object table has no version 7"):
+        resolve(config, 7)
 
 
 # --- S3 (SeaweedFS) -----------------------------------------------------------------

@@ -9,11 +9,15 @@ configuration, else ``publish`` beside the lake):
     catalog/<version>/<table>/...        Parquet (see lake.publish.catalog)
     catalog/<version>/report.html        the nightly report; quality.html: the gate's result
 
-A version is ``<night>-<digest>``, the digest of the source tables' Delta versions and
-the code version: publishing a night again without changes is a no-op, and a run that
-was interrupted is completed by re-running it. Readers never see half a publication:
-data files go to the new version's own prefix, its manifest is written after them, then
-the night pointer, and ``latest.json`` last.
+A version is ``<night>-<digest>``; the digest is made of what the version holds: the
+identity of each source table (the id Delta gives a table when it is created, so two
+lakes never share a digest), its Delta version and the code version. Publishing a night
+again without changes is a no-op; publishing a state that an earlier version already
+holds (an older night republished after a newer one) only writes the night's pointer; a
+run that was interrupted is completed by re-running it. ``latest.json`` names the newest
+night published: it never moves back to an older night. Readers never see half a
+publication: data files go to the new version's own prefix, its manifest is written
+after them, then the night pointer, and ``latest.json`` last.
 """
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ import logging
 import time
 
 from lake import storage
-from lake.publish.catalog import FORMAT, source_versions, write_catalog
+from lake.publish.catalog import FORMAT, open_source, source_versions, write_catalog
 from lake.runlog import code_version
 
 log = logging.getLogger(__name__)
@@ -82,10 +86,51 @@ def check_access(config: dict, root: str) -> None:
         raise PublishError(f"cannot reach {endpoint}: {error}") from None
 
 
-def version_id(night: int, versions: dict[str, int], code: str) -> str:
-    digest = hashlib.sha256(json.dumps([FORMAT, code, sorted(versions.items())])
-                            .encode()).hexdigest()[:12]
+def source_identity(config: dict, versions: dict[str, int]) -> dict[str, str]:
+    """The Delta table id (a UUID written when the table was created) of each source."""
+    return {name: open_source(config, name, version).metadata().id
+            for name, version in versions.items()}
+
+
+def state_digest(versions: dict[str, int], identity: dict[str, str], code: str) -> str:
+    """Digest of a catalog's content: which tables (by identity), at which versions, by
+    which code. Two lakes, or two states of one lake, never share it.
+
+    >>> a = state_digest({"object": 3}, {"object": "id-a"}, "0.1.0")
+    >>> a == state_digest({"object": 3}, {"object": "id-b"}, "0.1.0"), len(a)
+    (False, 12)
+    """
+    state = sorted((name, identity.get(name, ""), version) for name, version in versions.items())
+    return hashlib.sha256(json.dumps([FORMAT, code, state]).encode()).hexdigest()[:12]
+
+
+def version_id(night: int, digest: str) -> str:
     return f"{night}-{digest}"
+
+
+def _existing_version(config: dict, root: str, digest: str) -> str | None:
+    """A complete version of any night that holds this exact state already."""
+    for name in storage.list_dirs(config, storage.join(root, "catalog")):
+        if name.endswith(f"-{digest}") and read_json(
+                config, storage.join(root, "catalog", name, "manifest.json")) is not None:
+            return name
+    return None
+
+
+def _moves_latest(current: dict | None, pointer: dict) -> bool:
+    """``latest.json`` follows the newest night: a newer night, or a new version of the
+    same night, moves it; republishing an older night does not.
+
+    >>> _moves_latest({"night": 20240102, "version": "a"}, {"night": 20240101, "version": "b"})
+    False
+    >>> _moves_latest({"night": 20240102, "version": "a"}, {"night": 20240102, "version": "b"})
+    True
+    """
+    if current is None:
+        return True
+    if int(current.get("night") or 0) != int(pointer["night"]):
+        return int(pointer["night"]) > int(current.get("night") or 0)
+    return current.get("version") != pointer["version"]
 
 
 def latest(config: dict, root: str | None = None) -> dict | None:
@@ -120,25 +165,29 @@ def publish(config: dict, night: int, spark=None, validation=None, gate: bool = 
     if validation is not None:  # publish exactly what was validated
         versions.update({k: v for k, v in validation.versions.items() if k in versions})
     code = code_version()
-    version = version_id(night, versions, code)
-    prefix = storage.join(root, "catalog", version)
-    manifest_uri = storage.join(prefix, "manifest.json")
+    identity = source_identity(config, versions)
+    digest = state_digest(versions, identity, code)
     try:
-        manifest = read_json(config, manifest_uri)
-        if manifest is None:
-            manifest = _write_version(config, night, version, prefix, versions, code,
-                                      validation, report, on_file)
+        version = _existing_version(config, root, digest)
+        if version is not None:
+            manifest = read_json(config, storage.join(root, "catalog", version, "manifest.json"))
+            log.info("version %s already holds this state: pointers only", version)
         else:
-            log.info("version %s already complete: pointers only", version)
+            version = version_id(night, digest)
+            prefix = storage.join(root, "catalog", version)
+            manifest = _write_version(config, night, version, prefix, versions, identity,
+                                      code, validation, report, on_file)
         pointer = {"format": FORMAT, "version": version, "night": night,
                    "manifest": f"catalog/{version}/manifest.json",
                    "report": manifest.get("report"), "published_at": manifest["published_at"]}
         storage.write_bytes(config, storage.join(root, "nights", f"{night}.json"),
                             _dump(pointer), "application/json")
         current = latest(config, root)
-        if current is None or current.get("version") != version:
+        if _moves_latest(current, pointer):
             storage.write_bytes(config, storage.join(root, LATEST), _dump(pointer),
                                 "application/json")
+        elif current.get("version") != version:
+            log.info("latest.json stays on night %s (newer than %s)", current.get("night"), night)
         if keep:
             apply_retention(config, root, keep)
     except PublishError:
@@ -151,8 +200,8 @@ def publish(config: dict, night: int, spark=None, validation=None, gate: bool = 
     return manifest
 
 
-def _write_version(config, night, version, prefix, versions, code, validation, report,
-                   on_file) -> dict:
+def _write_version(config, night, version, prefix, versions, identity, code, validation,
+                   report, on_file) -> dict:
     tables = write_catalog(config, versions, prefix, on_file=on_file)
     extra = {}
     if validation is not None:
@@ -168,7 +217,8 @@ def _write_version(config, night, version, prefix, versions, code, validation, r
     manifest = {
         "format": FORMAT, "kind": "publication", "version": version, "night": night,
         "published_at": _now(), "code_version": code,
-        "source": {"lake": storage.lake_root(config), "delta_versions": versions},
+        "source": {"lake": storage.lake_root(config), "delta_versions": versions,
+                   "table_ids": identity},
         "tables": tables,
         "documents": {name: {"path": name, "bytes": len(data),
                              "sha256": hashlib.sha256(data).hexdigest()}

@@ -12,10 +12,18 @@ from lake import storage
 
 def manifest(config: dict, root: str | None = None, snapshot: str | None = None,
              version: str | None = None) -> tuple[dict, str]:
-    """The manifest and its folder: the latest publication, a ``version``, or the
-    snapshot of date ``snapshot`` (YYYY-MM-DD)."""
+    """The manifest and its folder: the latest publication, a ``version``, or a
+    ``snapshot``: its name (``YYYY-MM-DD-<digest>``) or a date (the last one of that day)."""
     root = (root or storage.publish_root(config)).rstrip("/")
     if snapshot:
+        if len(snapshot) == 10:  # a date: the latest export of that day
+            from lake.publish.snapshot import list_snapshots
+
+            names = [n for n in list_snapshots(config, root) if n.startswith(snapshot)]
+            if not names:
+                raise FileNotFoundError(f"no snapshot of {snapshot} under {root}/snapshots")
+            snapshot = max(names, key=lambda n: json.loads(storage.read_bytes(
+                config, storage.join(root, "snapshots", n, "manifest.json")))["as_of"]["time"] or "")
         folder = storage.join(root, "snapshots", snapshot)
     elif version:
         folder = storage.join(root, "catalog", version)
