@@ -7,6 +7,7 @@ alert): a MERGE or a partitioned write in the engine joins or sorts the whole ba
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import deltalake
 import numpy as np
@@ -43,18 +44,33 @@ def append_staged(config: dict, name: str, files: list[str], schema: pa.Schema,
         return _append_staged(config, name, files, schema, consume)
 
 
-def _append_staged(config: dict, name: str, files: list[str], schema: pa.Schema,
-                   consume: bool):
+@dataclass
+class AppendPlan:
+    """What a streamed append copies: the rows ``keep[i]`` of staged file ``i``, in the
+    table's schema ``target`` (its columns, then the new ones ``new_fields``)."""
+    keep: dict[int, np.ndarray]
+    target: pa.Schema
+    new_fields: list[pa.Field]
+    exists: bool
+    rows: int
+
+
+def plan_append(config: dict, name: str, files: list[str], schema: pa.Schema
+                ) -> AppendPlan | None:
+    """Which staged rows to append, decided on the narrow key, priority and partition
+    columns: one per key (the first by priority), none whose key the table holds. None
+    when a staged row outranks a held one (a MERGE's job)."""
     table = TABLES[name]
     narrow_columns = list(dict.fromkeys([*table.keys, *priority_columns(table),
                                          *table.partition_by]))
     staged = _staged_narrow(config, files, narrow_columns)
     winners = first_by_priority(staged, table)
     exists = table_exists(config, name)
-    target = schema
+    target, new_fields = schema, []
     if exists:
         current = pa.schema(delta_table(config, name).schema().to_arrow())
-        target = pa.schema(list(current) + [f for f in schema if f.name not in current.names])
+        new_fields = [f for f in schema if f.name not in current.names]
+        target = pa.schema(list(current) + new_fields)
         held = _held_rows(config, name, winners, narrow_columns, table)
         if len(held):
             keys = list(table.keys)
@@ -64,41 +80,55 @@ def _append_staged(config: dict, name: str, files: list[str], schema: pa.Schema,
             # the held row sorts before a staged one it ties with: a tie never replaces
             both = pd.concat([held.assign(_file=-1, _row=-1), rivals], ignore_index=True)
             if (first_by_priority(both, table)["_file"] >= 0).any():
-                return None       # a staged row replaces a held one: a MERGE's job
+                return None
             winners = marked[marked["_held"] == "left_only"].drop(columns="_held")
     keep = {i: np.sort(rows.to_numpy()) for i, rows in winners.groupby("_file")["_row"]}
-    if not keep:
-        return {"version": delta_table(config, name).version(), "inserted": 0, "updated": 0}
+    return AppendPlan(keep, target, new_fields, exists, len(winners))
 
-    new_fields = [f for f in target if exists and f.name not in current.names]
-    if new_fields:
-        add_columns(delta_table(config, name), name, new_fields)
+
+def planned_rows(config: dict, files: list[str], plan: AppendPlan, consume: bool = False):
+    """The planned rows, staged file by staged file, in the plan's schema (a generator of
+    pyarrow tables; a consumed staged file is deleted once read)."""
+    for i, staged_uri in enumerate(files):
+        if i not in plan.keep:
+            continue
+        filesystem, path = storage.arrow_filesystem(config, staged_uri)
+        part = pq.read_table(path, filesystem=filesystem)
+        if len(plan.keep[i]) < part.num_rows:
+            part = part.take(pa.array(plan.keep[i]))
+        yield pa.Table.from_arrays(
+            [part.column(f.name).cast(f.type) if f.name in part.column_names
+             else pa.nulls(part.num_rows, f.type) for f in plan.target], schema=plan.target)
+        del part
+        if consume:
+            storage.delete_file(config, staged_uri)
+
+
+def _append_staged(config: dict, name: str, files: list[str], schema: pa.Schema,
+                   consume: bool):
+    table = TABLES[name]
+    plan = plan_append(config, name, files, schema)
+    if plan is None:
+        return None
+    if not plan.keep:
+        return {"version": delta_table(config, name).version(), "inserted": 0, "updated": 0}
+    if plan.new_fields:
+        add_columns(delta_table(config, name), name, plan.new_fields)
     uri = storage.table_uri(config, name)
-    log.info("%s: appending %d staged rows", name, len(winners))
-    with PartitionedWriter(config, uri, target, table.partition_by, table.keys) as writer:
-        for i, staged_uri in enumerate(files):
-            if i not in keep:
-                continue
-            filesystem, path = storage.arrow_filesystem(config, staged_uri)
-            part = pq.read_table(path, filesystem=filesystem)
-            if len(keep[i]) < part.num_rows:
-                part = part.take(pa.array(keep[i]))
-            writer.write(pa.Table.from_arrays(
-                [part.column(f.name).cast(f.type) if f.name in part.column_names
-                 else pa.nulls(part.num_rows, f.type) for f in target], schema=target))
-            del part
-            if consume:
-                storage.delete_file(config, staged_uri)
+    log.info("%s: appending %d staged rows", name, plan.rows)
+    with PartitionedWriter(config, uri, plan.target, table.partition_by, table.keys) as writer:
+        for rows in planned_rows(config, files, plan, consume):
+            writer.write(rows)
         actions = writer.finish()
-        if exists:
+        if plan.exists:
             delta_table(config, name).create_write_transaction(
-                actions, "append", target, list(table.partition_by) or None)
+                actions, "append", plan.target, list(table.partition_by) or None)
         else:
             deltalake.transaction.create_table_with_add_actions(
-                uri, deltalake.Schema.from_arrow(target), actions, "error",
+                uri, deltalake.Schema.from_arrow(plan.target), actions, "error",
                 list(table.partition_by) or None,
                 storage_options=storage.delta_storage_options(config))
-    return {"version": delta_table(config, name).version(), "inserted": len(winners),
+    return {"version": delta_table(config, name).version(), "inserted": plan.rows,
             "updated": 0}
 
 
