@@ -1,7 +1,7 @@
 """Benchmark: the lake's hand-written streamed write paths against delta-rs's own.
 
 Two writes, each measured in its own process (peak RSS from the kernel's high-water mark
-``VmHWM`` and a 20 Hz psutil sampler; wall time), on synthetic data with the real column
+``VmHWM`` and a 20 Hz psutil sampler; wall time and the process's CPU time), on synthetic data with the real column
 layout (the staging schemas of ``lake.bronze.decode`` from a real ZTF 4.02 alert):
 
 - ``--case append``: a night's bronze landing, the ``alert`` and ``cutout`` tables
@@ -398,11 +398,16 @@ def measure(case: str, path: str, alerts: int, work: Path) -> dict:
     import gc
     gc.collect()
     with PeakMemory() as memory:
-        clock = time.perf_counter()
+        clock, cpu = time.perf_counter(), memory.process.cpu_times()
         counts = call()
         seconds = time.perf_counter() - clock
+        used = memory.process.cpu_times()
+    # CPU seconds of the process (all threads): less sensitive than wall time to a
+    # machine shared with other work
+    cpu_seconds = used.user + used.system - cpu.user - cpu.system
     tables = ("alert", "cutout") if case == "append" else ("detection",)
     result = {"case": case, "path": path, "alerts": alerts, "seconds": round(seconds, 1),
+              "cpu_seconds": round(cpu_seconds, 1),
               "peak_rss_mb": round(memory.peak / 2**20), "vmhwm_mb":
               round(PeakMemory.high_water_mark() / 2**20),
               "rss_before_mb": round(memory.start / 2**20)}
