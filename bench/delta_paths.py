@@ -347,15 +347,20 @@ def _files(staged: Path, name: str) -> list[str]:
 class PeakMemory:
     """Peak RSS of this process: a 20 Hz sampler, and the kernel's high-water mark."""
 
-    def __init__(self):
+    def __init__(self, limit: int = 0):
         import psutil
 
         self.process, self.peak, self.stop = psutil.Process(), 0, threading.Event()
+        self.limit = limit
         self.thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self):
         while not self.stop.is_set():
             self.peak = max(self.peak, self.process.memory_info().rss)
+            if self.limit and self.peak > self.limit:   # a shared machine: stop, say so
+                print(json.dumps({"aborted": f"RSS above {self.limit / 2**30:.1f} GiB"}),
+                      flush=True)
+                os._exit(3)
             time.sleep(0.05)
 
     def __enter__(self):
@@ -375,7 +380,7 @@ class PeakMemory:
         return 0
 
 
-def measure(case: str, path: str, alerts: int, work: Path) -> dict:
+def measure(case: str, path: str, alerts: int, work: Path, limit: int = 0) -> dict:
     import deltalake
 
     from lake import storage
@@ -397,7 +402,7 @@ def measure(case: str, path: str, alerts: int, work: Path) -> dict:
         call = lambda: run(config, staged / "corrected_detection")  # noqa: E731
     import gc
     gc.collect()
-    with PeakMemory() as memory:
+    with PeakMemory(limit) as memory:
         clock, cpu = time.perf_counter(), memory.process.cpu_times()
         counts = call()
         seconds = time.perf_counter() - clock
@@ -434,6 +439,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=REPO / "var" / "bench" / "delta_paths")
     parser.add_argument("--generate", action="store_true", help="only generate the data")
     parser.add_argument("--clean", action="store_true", help="remove this size's data")
+    parser.add_argument("--max-rss-gb", type=float, default=0,
+                        help="abort the measurement above this RSS (0: no limit)")
     args = parser.parse_args()
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     data = args.work / f"{args.case}-{args.alerts}"
@@ -449,7 +456,8 @@ def main() -> None:
     if not (data / "base").exists():   # generated in a child process: not in the peak
         subprocess.run([sys.executable, __file__, "--case", args.case, "--alerts",
                         str(args.alerts), "--work", str(args.work), "--generate"], check=True)
-    result = measure(args.case, args.path, args.alerts, args.work)
+    result = measure(args.case, args.path, args.alerts, args.work,
+                     int(args.max_rss_gb * 2**30))
     print(json.dumps(result))
     with open(args.work / "results.jsonl", "a") as out:
         out.write(json.dumps(result) + "\n")
