@@ -6,7 +6,7 @@ Layout (open the module that matches the change you want to make):
 - ``lake.engine``   the only module that knows engine differences (Sail / Spark Connect / cluster)
 - ``lake.storage``  the only module that knows storage paths and object-store access
 - ``lake.tables``   the lake's tables: names, keys, partitioning
-- ``lake.delta``    writing DataFrames to Delta tables (create, evolve schema, MERGE by key)
+- ``lake.delta``    writing to Delta tables: engine MERGE, streamed append, column update; which copy wins
 - ``lake.runlog``   the ``run`` table: what each job read, wrote and how long it took
 - ``lake.ztf``      reading ZTF alert files (Avro containers, tarballs, directories, S3)
 - ``lake.bronze``   decoding alerts into flat rows per table (runs in worker processes)
