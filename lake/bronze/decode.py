@@ -248,7 +248,7 @@ def decode_items(items: Iterable[SourceItem], run_id: str, keep_raw_avro: bool =
             quarantined.append(quarantine_row(item, error_class, message, run_id))
             continue
         try:
-            schema, records = read_container(item.data)
+            schema, records = read_container(item.data, item.max_decoded_bytes)
             for record in records:
                 _check(record)
         except (AvroError, InvalidAlert) as error:
