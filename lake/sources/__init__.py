@@ -78,9 +78,17 @@ class Limits:
 class ListedFile(str):
     """A path found by listing a folder or glob (not named by the user). ``refusal`` says
     why it is not read (a link out of the folder, a FIFO...); a listed regular file is
-    opened without following links, so it cannot be swapped for one after the listing."""
+    opened without following links, so it cannot be swapped for one after the listing;
+    a link to a file inside the folder is read through ``target``, its resolved path."""
 
     refusal: str | None = None
+    target: str | None = None
+
+    @classmethod
+    def link(cls, path: str, target: str) -> "ListedFile":
+        listed = cls(path)
+        listed.target = target
+        return listed
 
     @classmethod
     def refused(cls, path: str, refusal: str) -> "ListedFile":
@@ -124,7 +132,7 @@ def _listed(path: str, root: str) -> ListedFile | None:
                       "(or nowhere); links out of the source are never followed")
         if os.path.isdir(target):
             return None        # its files are listed under their own path in the folder
-        return ListedFile(path) if os.path.isfile(target) else ListedFile.refused(
+        return ListedFile.link(path, target) if os.path.isfile(target) else ListedFile.refused(
             path, "NotRegularFile: symbolic link to something that is not a regular file")
     if stat.S_ISDIR(info.st_mode):
         return None
@@ -330,7 +338,8 @@ def _read_capped(handle, limits: Limits) -> tuple[bytes, int | None]:
 
 def _open(config: dict, path: str):
     if isinstance(path, ListedFile) and not storage.is_s3(path):
-        return os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb")
+        return os.fdopen(os.open(path.target or path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)),
+                         "rb")
     return storage.open_binary(config, path)
 
 
