@@ -164,6 +164,10 @@ def _check(record: dict) -> None:
         raise InvalidAlert("alert has no candid")
     if candidate.get("jd") is None:
         raise InvalidAlert("candidate has no jd")
+    try:   # a jd that is no date (NaN, inf, 1e300) must not crash the night's decode
+        night_of_jd(candidate["jd"])
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidAlert(f"candidate jd {candidate['jd']!r} is not a date") from None
 
 
 def quarantine_row(item: SourceItem, error_class: str, message: str, run_id: str) -> dict:
