@@ -195,6 +195,53 @@ def test_truncated_member_is_quarantined_with_its_partial_bytes(alerts, clean_la
     assert_rest_unchanged(clean_lake, config)
 
 
+def avro_deflate_bomb(alert: bytes, mib: int) -> bytes:
+    """The alert's own Avro header (codec deflate) and one block that inflates to ``mib``
+    MiB of zeros."""
+    import fastavro
+
+    from lake.sources.avro import _read_header
+
+    reader = fastavro.reader(io.BytesIO(alert))
+    rewritten = io.BytesIO()
+    fastavro.writer(rewritten, reader.writer_schema, list(reader), codec="deflate")
+    rewritten = rewritten.getvalue()
+    _, sync, header_end = _read_header(rewritten)
+    payload = raw_deflate(bytes(1 << 20)) * mib + raw_deflate(b"", final=True)
+
+    def varint(value: int) -> bytes:
+        value, out = value << 1, bytearray()
+        while True:
+            byte, value = value & 0x7F, value >> 7
+            out.append(byte | (0x80 if value else 0))
+            if not value:
+                return bytes(out)
+
+    return rewritten[:header_end] + varint(1) + varint(len(payload)) + payload + sync
+
+
+def test_avro_deflate_bomb_is_quarantined_in_bounded_memory(alerts, clean_lake, tmp_path):
+    bomb = avro_deflate_bomb(alerts[0][1], 256)
+    source = write_tarball(tmp_path / "ztf_public_20181129.tar.gz",
+                           [regular(n, d) for n, d in alerts[:GOOD]] + [regular("bomb.avro", bomb)])
+    cap = 8 << 20
+    config = config_of(tmp_path / "lake", max_alert_bytes=cap)
+    tracemalloc.start()
+    try:
+        result = ingest(config, str(source))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # inflating stops at the cap (the output buffer may be twice what it holds)
+    assert peak < 4 * cap < (256 << 20), f"peak Python memory {peak} while inflating the bomb"
+    assert (result.alerts, result.quarantined) == (GOOD, 1)
+    row = only_quarantine_row(config)
+    assert (row["member"], row["error_class"]) == ("bomb.avro", "OversizedAlert")
+    assert "max_alert_bytes" in row["error_message"]
+    assert row["raw"] == bomb
+    assert_rest_unchanged(clean_lake, config)
+
+
 def link_or_special(kind: str) -> tarfile.TarInfo:
     info = tarfile.TarInfo(f"{kind}.avro")
     info.type = {"symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE,
