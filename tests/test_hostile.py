@@ -377,6 +377,23 @@ def test_s3_lease_is_renewed_past_its_original_expiry(s3_config):
     assert locks.read_s3_lock(client, bucket, key) == (None, None)
 
 
+def test_s3_staging_of_a_dead_run_is_cleared(s3_env, s3_config):
+    from lake import storage
+
+    client = storage.s3_client(s3_config)
+    staging = storage.join(storage.lake_root(s3_config), "_staging")
+    for run_id, expires in (("ingest-k-dead", time.time() - 1), ("ingest-k-live", time.time() + 600)):
+        bucket, key = storage.split_s3(storage.join(staging, run_id, "alert", "part-0.parquet"))
+        client.put_object(Bucket=bucket, Key=key, Body=b"left by a run")
+        client.put_object(Bucket=bucket, Key=f"{key.split('/alert/')[0]}.lock",
+                          Body=json.dumps({**locks.liveness(), "expires": expires}).encode())
+    abandoned = locks.clear_stale_staging(s3_config, "ingest-k-")
+    assert [a["run_id"] for a in abandoned] == ["ingest-k-dead"]
+    prefix = storage.split_s3(staging)[1]
+    left = [k[len(prefix) + 1:] for k in s3_env.keys(prefix)]
+    assert left == ["ingest-k-live.lock", "ingest-k-live/alert/part-0.parquet"]
+
+
 def dead_pid() -> int:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
