@@ -10,7 +10,6 @@ import io
 import tracemalloc
 
 import fastavro
-import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from lake.bronze.decode import decode_items

@@ -382,7 +382,8 @@ def test_s3_staging_of_a_dead_run_is_cleared(s3_env, s3_config):
 
     client = storage.s3_client(s3_config)
     staging = storage.join(storage.lake_root(s3_config), "_staging")
-    for run_id, expires in (("ingest-k-dead", time.time() - 1), ("ingest-k-live", time.time() + 600)):
+    now = time.time()
+    for run_id, expires in (("ingest-k-dead", now - 1), ("ingest-k-live", now + 600)):
         bucket, key = storage.split_s3(storage.join(staging, run_id, "alert", "part-0.parquet"))
         client.put_object(Bucket=bucket, Key=key, Body=b"left by a run")
         client.put_object(Bucket=bucket, Key=f"{key.split('/alert/')[0]}.lock",
