@@ -22,15 +22,21 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def parse_night(text: str | None) -> int | None:
-    """``YYYYMMDD`` -> int, or a clear error.
+    """``YYYYMMDD`` (a real calendar date) -> int, or one clear line and exit 2.
 
     >>> parse_night("20181129")
     20181129
     """
+    import datetime as dt
+
     if text is None:
         return None
-    if len(text) != 8 or not text.isdigit():
-        fail(f"--night must be YYYYMMDD, got {text!r}")
+    try:
+        if len(text) != 8 or not text.isdigit():
+            raise ValueError
+        dt.datetime.strptime(text, "%Y%m%d")
+    except ValueError:
+        fail(f"--night must be a date as YYYYMMDD, got {text!r}")
     return int(text)
 
 

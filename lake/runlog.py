@@ -82,3 +82,28 @@ class Run:
         delta.merge_into(spark, config, "run", frame)
         log.info("run %s %s in %.1f s", self.run_id, status, row["duration_s"])
         return row
+
+
+def record_abandoned(spark, config: dict, stage: str, leftovers: list[dict]) -> list[str]:
+    """A ``run`` row with status ``abandoned`` for each run found dead by the staging it
+    left (``leftovers``: the lock records of ``lake.engine.locks.clear_stale_staging``),
+    unless that run wrote its own row before it died. Returns the run ids recorded."""
+    def moment(seconds):
+        return dt.datetime.fromtimestamp(seconds, dt.timezone.utc) if seconds else None
+
+    ids = [left["run_id"] for left in leftovers]
+    if ids and delta.table_exists(config, "run"):
+        landed = delta.delta_table(config, "run").to_pyarrow_table(columns=["run_id"])
+        ids = [i for i in ids if i not in set(landed.column("run_id").to_pylist())]
+    rows = [{"run_id": left["run_id"], "stage": stage, "status": "abandoned",
+             "started_at": moment(left.get("started")),
+             "finished_at": moment(left.get("heartbeat")), "host": left.get("host"),
+             "engine": engine.engine_mode(config), "code_version": code_version(),
+             "error": f"killed: pid {left.get('pid')} on {left.get('host')} ended without "
+                      f"finishing; its staging was removed by a later run"}
+            for left in leftovers if left["run_id"] in ids]
+    if rows:
+        frame = spark.createDataFrame(pa.Table.from_pylist(rows, schema=RUN_SCHEMA))
+        delta.merge_into(spark, config, "run", frame)
+        log.warning("%d killed %s run(s) marked abandoned: %s", len(rows), stage, ids)
+    return [row["run_id"] for row in rows]

@@ -164,6 +164,10 @@ def _check(record: dict) -> None:
         raise InvalidAlert("alert has no candid")
     if candidate.get("jd") is None:
         raise InvalidAlert("candidate has no jd")
+    try:   # a jd that is no date (NaN, inf, 1e300) must not crash the night's decode
+        night_of_jd(candidate["jd"])
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidAlert(f"candidate jd {candidate['jd']!r} is not a date") from None
 
 
 def quarantine_row(item: SourceItem, error_class: str, message: str, run_id: str) -> dict:
@@ -248,7 +252,7 @@ def decode_items(items: Iterable[SourceItem], run_id: str, keep_raw_avro: bool =
             quarantined.append(quarantine_row(item, error_class, message, run_id))
             continue
         try:
-            schema, records = read_container(item.data)
+            schema, records = read_container(item.data, item.max_decoded_bytes)
             for record in records:
                 _check(record)
         except (AvroError, InvalidAlert) as error:

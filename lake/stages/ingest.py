@@ -26,6 +26,7 @@ from lake import delta, engine, storage
 from lake.engine import locks
 from lake.bronze import landing
 from lake.bronze.decode import QUARANTINE_SCHEMA, STAGING_TABLES, decode_items
+from lake import runlog
 from lake.runlog import Run
 from lake.silver import crossmatch, detection
 from lake.tables import INGEST_TABLES
@@ -218,16 +219,17 @@ def ingest(config: dict, source: str, night: int | None = None,
     run = Run("ingest", source=source, night=night, inputs=inputs)
     run.run_id = f"ingest-{key}-{run.run_id.split('-', 1)[1]}"
     staging = storage.staging_uri(config, run.run_id)
-    locks.clear_stale_staging(config, f"ingest-{key}-")
+    abandoned = locks.clear_stale_staging(config, f"ingest-{key}-")
     with locks.staging(config, staging):
-        return _ingest(config, source, files, night, workers, run, staging)
+        return _ingest(config, source, files, night, workers, run, staging, abandoned)
 
 
-def _ingest(config, source, files, night, workers, run, staging) -> IngestResult:
+def _ingest(config, source, files, night, workers, run, staging, abandoned=()) -> IngestResult:
     log.info("ingest %s: %d file(s), night %s, run %s", source, len(files), night or "from jd",
              run.run_id)
     spark = engine.get_spark(config)
     try:
+        runlog.record_abandoned(spark, config, "ingest", list(abandoned))
         staged = stage(config, files, night, run.run_id, staging, workers)
         if run.night is None and staged.nights:
             run.night = staged.nights.most_common(1)[0][0]

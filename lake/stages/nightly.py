@@ -53,7 +53,7 @@ def fingerprint(config: dict, source: str) -> str:
 def storage_size(path: str) -> int:
     import os
 
-    return os.path.getsize(path)
+    return os.lstat(path).st_size   # a link is not followed (see lake.sources)
 
 
 def _ingest(ctx: NightContext) -> dict:

@@ -26,6 +26,7 @@ from lake.engine import locks
 from lake.gold import feature as feature_table
 from lake.gold.magstat import first_ps1, magstat
 from lake.gold.object import objects
+from lake import runlog
 from lake.runlog import Run
 from lake.silver.correction import CORRECTION_COLUMNS, correct
 
@@ -108,7 +109,7 @@ def process(config: dict, nights: list[int] | None = None, workers: int | None =
     spark = engine.get_spark(config)
     run = Run("process", source="lake", night=nights[-1] if nights else None, inputs=inputs)
     staging = storage.staging_uri(config, run.run_id)
-    locks.clear_stale_staging(config, "process-")
+    runlog.record_abandoned(spark, config, "process", locks.clear_stale_staging(config, "process-"))
     with locks.staging(config, staging):
         return _process(config, spark, run, staging, nights, workers, with_features)
 
