@@ -133,7 +133,8 @@ def map_batches(spark, config: Mapping, tasks: pa.Table, fn: Callable, out: str,
     the process pool (embedded engine); write each output under ``out``.
 
     ``tasks``: an Arrow table, one row per task. ``read(tasks, *read_args)`` yields
-    ``fn``'s input batches for some task rows (default: the task rows are the input).
+    ``fn``'s input batches for any number of task rows (one in the pool, a partition's
+    on the executors; default: the task rows are the input).
     ``fn(batch, *args)`` returns ``{name: table}`` (or one table, written to ``out``).
     ``summarize(batch, outputs)``: a small JSON-able dict per batch (``Written.info``).
     ``progress(written)`` is called as batches complete. Every function must be
@@ -258,15 +259,18 @@ class _ExecutorWork:
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
+            # The partition's task rows go to ``read`` together (so that small files are
+            # decoded in batches of chunk size, not one by one); its outputs are named
+            # after its first task.
+            if batch.num_rows == 0:
+                continue
             table = pa.Table.from_batches([batch])
-            tasks = table.column(TASK_COLUMN).to_pylist()
-            table = table.drop_columns([TASK_COLUMN])
-            for i, task in enumerate(tasks):
-                clock = time.perf_counter()
-                summaries = run_task(self.read, self.read_args, self.fn, self.args,
-                                     table.slice(i, 1), self.out, task, self.config,
-                                     self.summarize)
-                yield _summary_batch(task, summaries, time.perf_counter() - clock)
+            task = min(table.column(TASK_COLUMN).to_pylist())
+            clock = time.perf_counter()
+            summaries = run_task(self.read, self.read_args, self.fn, self.args,
+                                 table.drop_columns([TASK_COLUMN]), self.out, task,
+                                 self.config, self.summarize)
+            yield _summary_batch(task, summaries, time.perf_counter() - clock)
 
 
 def _summary_batch(task: int, summaries: list[dict], seconds: float) -> pa.RecordBatch:

@@ -62,21 +62,20 @@ FEATURE_INPUTS = ("detection", "non_detection", "object")
 
 
 def read_bucket(tasks: pa.Table, staging: str, config) -> Iterator[dict]:
-    """The execution seam's ``read``: the staged inputs of one bucket of whole objects
-    (nothing when the bucket has no detections)."""
-    bucket = tasks.column("bucket")[0].as_py()
+    """The execution seam's ``read``: the staged inputs of each bucket of whole objects
+    in ``tasks`` (nothing for a bucket without detections)."""
+    for bucket in tasks.column("bucket").to_pylist():
+        def read(name):
+            filesystem, path = storage.arrow_filesystem(
+                config, storage.join(staging, "feature_input", name, f"_bucket={bucket}"))
+            try:
+                return pq.read_table(path, filesystem=filesystem)
+            except (FileNotFoundError, OSError):
+                return None
 
-    def read(name):
-        filesystem, path = storage.arrow_filesystem(
-            config, storage.join(staging, "feature_input", name, f"_bucket={bucket}"))
-        try:
-            return pq.read_table(path, filesystem=filesystem)
-        except (FileNotFoundError, OSError):
-            return None
-
-    inputs = {name: read(name) for name in FEATURE_INPUTS}
-    if inputs["detection"] is not None and inputs["detection"].num_rows:
-        yield inputs
+        inputs = {name: read(name) for name in FEATURE_INPUTS}
+        if inputs["detection"] is not None and inputs["detection"].num_rows:
+            yield inputs
 
 
 def features_of(inputs: dict) -> dict[str, pa.Table]:
