@@ -227,7 +227,9 @@ def _on_executors(spark, config, tasks: pa.Table, fn, args, out, read, read_args
     frame = spark.createDataFrame(numbered).repartitionByRange(
         partitions, TASK_COLUMN)
     work = _ExecutorWork(read, read_args, fn, args, out, config, summarize)
-    summary = frame.mapInArrow(work, SUMMARY_SCHEMA).toArrow()
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    summary = frame.mapInArrow(work, from_arrow_schema(SUMMARY_SCHEMA)).toArrow()
     by_piece: dict[tuple[int, int], dict] = {}
     for row in summary.to_pylist():
         piece = by_piece.setdefault((row["task"], row["piece"]), {
