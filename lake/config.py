@@ -1,16 +1,20 @@
 """Configuration: ``conf/default.yaml``, then ``conf/$ALERT_LAKE_ENV.yaml``, then environment.
 
 Nothing else in the project reads configuration files or environment variables for
-settings; jobs call :func:`load_config` once and pass the result down.
+settings; jobs call :func:`load_config` once and pass the result down. The result is a
+:class:`lake.settings.Settings`: typed sections that also read as the nested mapping the
+files describe.
 """
 from __future__ import annotations
 
 import copy
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Mapping
 
 import yaml
+
+from lake.settings import Settings
 
 CONF_DIR = Path(os.environ.get("ALERT_LAKE_CONF_DIR", Path(__file__).resolve().parents[1] / "conf"))
 
@@ -43,12 +47,13 @@ def _read_yaml(path: Path) -> dict:
 
 
 def load_config(env: str | None = None, overrides: Mapping | None = None,
-                environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Return the merged configuration as a nested dict.
+                environ: Mapping[str, str] | None = None) -> Settings:
+    """Return the merged configuration, parsed once into typed settings (which also
+    read as the nested mapping: ``cfg["lake"]["root"]``).
 
     >>> cfg = load_config(environ={"ALERT_LAKE_ROOT": "/tmp/x", "ALERT_LAKE__ingest__workers": "3"})
-    >>> cfg["lake"]["root"], cfg["ingest"]["workers"]
-    ('/tmp/x', 3)
+    >>> cfg["lake"]["root"], cfg["ingest"]["workers"], cfg.ingest.workers
+    ('/tmp/x', 3, 3)
     """
     environ = os.environ if environ is None else environ
     config = _read_yaml(CONF_DIR / "default.yaml")
@@ -68,4 +73,4 @@ def load_config(env: str | None = None, overrides: Mapping | None = None,
             if section and key:
                 config.setdefault(section, {})[key] = yaml.safe_load(value)
     config["env"] = env or "default"
-    return _merge(config, overrides or {})
+    return Settings.parse(_merge(config, overrides or {}))

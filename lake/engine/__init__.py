@@ -1,4 +1,4 @@
-"""The compute engine: the only module that knows engine differences.
+"""The compute engine: the only package that knows engine differences.
 
 Three ways to get a SparkSession, one code path for the jobs:
 
@@ -9,7 +9,34 @@ Three ways to get a SparkSession, one code path for the jobs:
 * ``cluster``: classic Spark under ``spark-submit`` on a Spark 4.2 cluster with delta-spark
   (settings from ``conf/cluster.yaml``).
 
-Everything engine-specific (schema DDL, path schemes, UDF parallelism) is a function here.
+Modules: this one (sessions, paths, schema DDL), ``batches`` (``map_batches``: where
+per-item Python work runs), ``locks`` (table locks and the staging guard).
+
+Every workaround for the embedded engine (Sail 0.7.2): what Sail does, the workaround,
+and the one place it is called from.
+
+* Reads the S3 endpoint and region only from the environment: ``object_store_env``, set
+  in ``os.environ`` before the server starts (``_start_embedded``, here).
+* Drops a session idle for 900 s (a long decode left it idle; the next query failed):
+  ``embedded_session_env`` gives ``engine.session_timeout`` (a day) (``_start_embedded``).
+* Bounds memory only through its own settings: ``embedded_memory_env`` (``_start_embedded``).
+* Logs every session at INFO: ``RUST_LOG=warn`` (``_start_embedded``).
+* Percent-encodes local paths again, writing paths with `` %#?`` to the wrong folder:
+  ``spark_path`` refuses them; every path the engine reads or writes goes through it
+  (``lake.delta``, ``lake.stages``).
+* Does not parse ALTER TABLE and silently drops unknown columns on append: ``add_columns``
+  evolves the schema with delta-rs (DDL on a cluster) (``lake.delta.merge_into``).
+* Sees columns just added only after a while, and may write without them meanwhile:
+  ``lake.delta._wait_for_columns`` and ``_check_written_columns`` (kept in lake.delta,
+  marked there) (``lake.delta.merge_into``).
+* Re-commits a losing concurrent write without conflict checks (duplicate rows):
+  ``locks.table_lock`` around every table write (``lake.delta``'s writers).
+* Crashes selecting nested struct fields read back from Delta: ``NESTED_COLUMNS_SUPPORTED``
+  is False, so the decode (``lake.bronze.decode``, run by ``lake.stages.ingest``) writes
+  flat tables, on every engine, so that the tables do not depend on the engine.
+* Runs Python UDFs in its own process under one GIL: ``batches.map_batches`` runs
+  per-item Python work in ``process_pool`` beside it (``lake.stages.ingest`` decode,
+  ``lake.stages.process`` features); on JVM Spark it is ``mapInArrow`` on the executors.
 """
 from __future__ import annotations
 
@@ -21,6 +48,13 @@ import threading
 from lake import storage
 
 log = logging.getLogger(__name__)
+
+# Sail 0.7.2 crashes selecting a nested struct field of a table read back from Delta
+# ("Found unmasked nulls for non-nullable StructArray field"), while the same data as flat
+# columns writes and reads back fine. So nested Avro records (candidate, prv_candidates,
+# fp_hists) are exploded into flat columns by the decode, on every engine (the lake's
+# tables are the same whichever engine wrote them), and a raw alert is kept as its bytes.
+NESTED_COLUMNS_SUPPORTED = False
 
 _lock = threading.Lock()
 _embedded_server = None
@@ -63,7 +97,7 @@ def _start_embedded(config: dict) -> str:
     os.environ.setdefault("RUST_LOG", "warn")  # Sail logs every session at INFO otherwise
     # Sail reads the object-store endpoint from the environment; credentials are
     # already there (they only ever come from the environment).
-    for name, value in storage.object_store_env(config).items():
+    for name, value in object_store_env(config).items():
         os.environ.setdefault(name, value)
     for name, value in {**embedded_memory_env(config), **embedded_session_env(config)}.items():
         os.environ.setdefault(name, value)
@@ -76,6 +110,22 @@ def _start_embedded(config: dict) -> str:
         atexit.register(stop)
     host, port = _embedded_server.listening_address
     return f"sc://{host}:{port}"
+
+
+def object_store_env(config) -> dict[str, str]:
+    """Environment variables the embedded engine (Sail) reads to reach S3: it takes the
+    endpoint and region from the environment only.
+
+    >>> object_store_env({"object_store": {"endpoint": "http://127.0.0.1:8333"}})["AWS_ALLOW_HTTP"]
+    'true'
+    """
+    store = config.get("object_store", {})
+    env = {"AWS_REGION": store.get("region") or "us-east-1"}
+    if store.get("endpoint"):
+        env["AWS_ENDPOINT"] = store["endpoint"]
+        env["AWS_ENDPOINT_URL"] = store["endpoint"]
+        env["AWS_ALLOW_HTTP"] = "true" if store["endpoint"].startswith("http://") else "false"
+    return env
 
 
 def memory_limit_bytes(value, total: int | None = None) -> int:
@@ -217,9 +267,10 @@ def add_columns(spark, config: dict, uri: str, fields) -> None:
     table.alter.add_columns([deltalake.Field.from_arrow(f.with_nullable(True)) for f in fields])
 
 
-def decode_parallelism(config: dict) -> int:
-    """Processes decoding Avro. Under Sail, Python UDFs share one interpreter (GIL),
-    so decoding runs in a process pool next to the driver on every engine."""
+def decode_parallelism(config) -> int:
+    """Processes of the pool that runs per-item Python work beside the embedded engine
+    (whose Python UDFs share one interpreter): ``ingest.workers``, else one per core.
+    On a JVM Spark engine the executors do that work (``batches.map_batches``)."""
     workers = int(config.get("ingest", {}).get("workers") or 0)
     return workers if workers > 0 else (os.cpu_count() or 1)
 

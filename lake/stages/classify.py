@@ -15,9 +15,8 @@ from pathlib import Path
 from pyspark.sql import Window, functions as F
 
 from lake import delta, engine, storage
-from lake.engine import locks
 from lake.stages.process import touched_objects
-from lake.runlog import Run
+from lake.stages.runner import stage_run
 
 log = logging.getLogger(__name__)
 
@@ -66,38 +65,30 @@ def classify(config: dict, nights: list[int] | None = None, inputs: str = "") ->
     from lake.classify import PROBABILITY_SCHEMA, lc_udf, stamp_udf
 
     dirs = model_dirs(config)
-    spark = engine.get_spark(config)
-    run = Run("classify", source="lake", night=nights[-1] if nights else None, inputs=inputs)
-    staging = storage.staging_uri(config, run.run_id)
-    counts, rows = {}, {}
-    with locks.staging(config, staging):
-        try:
-            oids = touched_objects(spark, config, nights)
-            frames = []
-            if delta.table_exists(config, "feature"):
-                features = (delta.read_table(spark, config, "feature")
-                            .join(oids, "oid", "left_semi").filter(F.col("reason").isNull()))
-                frames.append(("lc", features.mapInPandas(lc_udf(str(dirs["lc"])),
-                                                          PROBABILITY_SCHEMA)))
-            frames.append(("stamp", first_alerts(spark, config, oids).mapInPandas(
-                stamp_udf(str(dirs["stamp"])), PROBABILITY_SCHEMA)))
-            probability = None
-            for kind, frame in frames:
-                # Materialize each classifier's rows once (the UDF must not run twice).
-                path = storage.join(staging, kind)
-                frame.write.parquet(engine.spark_path(config, path))
-                staged = spark.read.parquet(engine.spark_path(config, path))
-                rows[kind] = staged.count()
-                probability = staged if probability is None else probability.unionByName(staged)
-            counts["probability"] = delta.merge_into(spark, config, "probability", probability)
-            n_objects = oids.count()
-            log.info("classified %d objects: %s probability rows", n_objects, rows)
-            run.finish(spark, config, "succeeded", rows_in=n_objects,
-                       rows_out=sum(rows.values()), tables=counts)
-        except BaseException as error:
-            try:
-                run.finish(spark, config, "failed", error=f"{type(error).__name__}: {error}"[:2000])
-            except Exception:
-                log.exception("could not record the failed run")
-            raise
+    rows = {}
+    with stage_run(config, "classify", night=nights[-1] if nights else None,
+                   inputs=inputs) as run:
+        spark, staging = run.spark, run.staging
+        counts = {}
+        oids = touched_objects(spark, config, nights)
+        frames = []
+        if delta.table_exists(config, "feature"):
+            features = (delta.read_table(spark, config, "feature")
+                        .join(oids, "oid", "left_semi").filter(F.col("reason").isNull()))
+            frames.append(("lc", features.mapInPandas(lc_udf(str(dirs["lc"])),
+                                                      PROBABILITY_SCHEMA)))
+        frames.append(("stamp", first_alerts(spark, config, oids).mapInPandas(
+            stamp_udf(str(dirs["stamp"])), PROBABILITY_SCHEMA)))
+        probability = None
+        for kind, frame in frames:
+            # Materialize each classifier's rows once (the UDF must not run twice).
+            path = storage.join(staging, kind)
+            frame.write.parquet(engine.spark_path(config, path))
+            staged = spark.read.parquet(engine.spark_path(config, path))
+            rows[kind] = staged.count()
+            probability = staged if probability is None else probability.unionByName(staged)
+        counts["probability"] = delta.merge_into(spark, config, "probability", probability)
+        n_objects = oids.count()
+        log.info("classified %d objects: %s probability rows", n_objects, rows)
+        run.succeeded(rows_in=n_objects, rows_out=sum(rows.values()), tables=counts)
     return ClassifyResult(run.run_id, n_objects, rows, run.elapsed)

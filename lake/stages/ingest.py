@@ -1,17 +1,19 @@
 """Ingest stage: nightly alert files -> bronze and silver Delta tables.
 
-    files ──(driver: read bytes)──> chunks ──(process pool: decode, flatten)──> staging Parquet
+    files ──(read_alert_files)──> batches ──(decode_batch: decode, flatten)──> staging Parquet
     staging ──(Spark: transforms of lake.bronze / lake.silver)──> MERGE, one commit per table
 
-Decoding is the only per-alert Python work and runs in a pool of worker processes
-(one per core by default), because the embedded engine runs Python UDFs in a single
-interpreter. Everything after is set-based Spark work. Staging files live under
-``<lake>/_staging/`` and are removed when the run has committed.
+Decoding is the only per-alert Python work. It goes through the execution seam
+(``lake.engine.batches.map_batches``): beside the embedded engine the files are read here
+and decoded in a pool of worker processes (one per core by default), because the embedded
+engine runs Python UDFs in a single interpreter; on a JVM Spark engine the executors read
+the files (one task per file or tarball) and decode them in ``mapInArrow``. Everything
+after is set-based Spark work. Staging files live under ``<lake>/_staging/`` and are
+removed when the run has committed (``lake.stages.runner``).
 """
 from __future__ import annotations
 
 import collections
-import concurrent.futures as futures
 import hashlib
 import itertools
 import logging
@@ -20,14 +22,13 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from lake import delta, engine, storage
-from lake.engine import locks
+from lake.engine import batches
 from lake.bronze import landing
 from lake.bronze.decode import QUARANTINE_SCHEMA, STAGING_TABLES, decode_items
-from lake import runlog
-from lake.runlog import Run
+from lake.runlog import new_run_id
+from lake.stages.runner import StageRun, stage_run
 from lake.silver import crossmatch, detection
 from lake.tables import INGEST_TABLES
 from lake import sources
@@ -48,12 +49,13 @@ class Staged:
     nights: collections.Counter = field(default_factory=collections.Counter)
     seconds: float = 0.0
 
-    def add(self, result: dict) -> None:
-        self.items += result["items"]
-        self.rows.update(result["rows"])
-        self.nights.update(result["nights"])
-        for name, schema in result["schemas"].items():
-            self.schemas.setdefault(name, []).append(schema)
+    @classmethod
+    def of(cls, written: batches.Written) -> "Staged":
+        staged = cls(items=sum(info["items"] for info in written.info), rows=written.rows,
+                     schemas=written.schemas, seconds=written.seconds)
+        for info in written.info:
+            staged.nights.update({int(k): v for k, v in info["nights"].items()})
+        return staged
 
     def schema(self, name: str) -> pa.Schema | None:
         if name not in self.schemas:
@@ -74,24 +76,49 @@ class IngestResult:
     decode_seconds: float
 
 
+ITEM_SCHEMA = pa.schema([("source", pa.string()), ("member", pa.string()),
+                         ("night", pa.int32()), ("data", pa.binary()), ("error", pa.string())])
+FILE_SCHEMA = pa.schema([("path", pa.string()), ("night", pa.int32())])
+
+
+def items_table(items: Iterable[SourceItem]) -> pa.Table:
+    """Alert files' bytes as an Arrow batch (one row per file or tarball member)."""
+    items = list(items)
+    return pa.table({"source": [i.source for i in items], "member": [i.member for i in items],
+                     "night": pa.array([i.night for i in items], pa.int32()),
+                     "data": pa.array([i.data for i in items], pa.binary()),
+                     "error": [i.error for i in items]}, schema=ITEM_SCHEMA)
+
+
+def read_alert_files(files: pa.Table, config, chunk_alerts: int) -> Iterator[pa.Table]:
+    """The execution seam's ``read``: the bytes of every alert file of ``files`` (paths of
+    .avro files or tarballs, with the night to give their alerts), in batches of at most
+    ``chunk_alerts`` files and MAX_CHUNK_BYTES. Runs on the driver beside the embedded
+    engine, on the executors of a Spark engine."""
+    paths, nights = files.column("path").to_pylist(), files.column("night").to_pylist()
+    items = itertools.chain.from_iterable(
+        sources.iter_items(config, [path], night) for path, night in zip(paths, nights))
+    for chunk in _chunks(items, chunk_alerts):
+        yield items_table(chunk)
+
+
+def decode_batch(batch: pa.Table, run_id: str, keep_raw_avro: bool) -> dict[str, pa.Table]:
+    """The execution seam's ``fn``: decode a batch of alert files into staging tables."""
+    return decode_items((SourceItem(**row) for row in batch.to_pylist()), run_id, keep_raw_avro)
+
+
+def staged_nights(batch: pa.Table, tables: dict[str, pa.Table]) -> dict:
+    """Files decoded and nights of their alerts (the seam's ``summarize``)."""
+    nights = collections.Counter(tables["alert"].column("night").to_pylist()
+                                 if "alert" in tables else ())
+    return {"items": batch.num_rows, "nights": {str(k): v for k, v in nights.items()}}
+
+
 def decode_chunk(chunk_id: int, items: list[SourceItem], staging: str, run_id: str,
-                 keep_raw_avro: bool, config: dict) -> dict:
-    """Decode one chunk of alert files and write its staging Parquet files.
-    Runs in a worker process; returns row counts and schemas for the driver."""
-    tables = decode_items(items, run_id, keep_raw_avro)
-    result = {"items": len(items), "rows": {}, "schemas": {}, "nights": collections.Counter()}
-    for name, table in tables.items():
-        result["rows"][name] = table.num_rows
-        if table.num_rows == 0:
-            continue
-        filesystem, path = storage.arrow_filesystem(config, storage.join(staging, name))
-        filesystem.create_dir(path, recursive=True)
-        pq.write_table(table, f"{path}/part-{chunk_id:06d}.parquet", filesystem=filesystem,
-                       compression="snappy")
-        result["schemas"][name] = table.schema
-    if "alert" in tables:
-        result["nights"].update(tables["alert"].column("night").to_pylist())
-    return result
+                 keep_raw_avro: bool, config) -> dict:
+    """Decode one chunk of alert files here and write its staging Parquet files."""
+    return batches.run_batch(decode_batch, items_table(items), (run_id, keep_raw_avro),
+                             staging, chunk_id, 0, config, staged_nights)
 
 
 def _chunks(items: Iterable[SourceItem], size: int) -> Iterator[list[SourceItem]]:
@@ -110,50 +137,34 @@ class _Progress:
     def __init__(self, every: float = 5.0):
         self.every, self.start, self.last = every, time.perf_counter(), 0.0
 
-    def __call__(self, staged: Staged, done: bool = False) -> None:
+    def __call__(self, written: batches.Written, done: bool = False) -> None:
         now = time.perf_counter()
         if done or now - self.last >= self.every:
             self.last = now
-            rate = staged.items / max(now - self.start, 1e-9)
+            files = sum(info["items"] for info in written.info)
+            rate = files / max(now - self.start, 1e-9)
             log.info("decoded %d files (%d alerts, %d quarantined), %.0f files/s",
-                     staged.items, staged.rows["alert"], staged.rows["quarantine"], rate)
+                     files, written.rows["alert"], written.rows["quarantine"], rate)
 
 
-def stage(config: dict, files: list[str], night: int | None, run_id: str, staging: str,
-          workers: int | None = None) -> Staged:
-    """Decode every alert file of ``files`` into staging Parquet, on ``workers`` processes."""
+def stage(config, files: list[str], night: int | None, run_id: str, staging: str,
+          workers: int | None = None, spark=None) -> Staged:
+    """Decode every alert file of ``files`` into staging Parquet, through the execution
+    seam: in ``workers`` processes beside the embedded engine (the files are read here),
+    on the executors of a Spark engine (which read the files themselves)."""
     ingest_conf = config.get("ingest", {})
-    workers = workers or engine.decode_parallelism(config)
     keep_raw = bool(ingest_conf.get("keep_raw_avro", True))
-    chunks = _chunks(sources.iter_items(config, files, night),
-                     int(ingest_conf.get("chunk_alerts") or 1000))
-    staged, progress, clock = Staged(), _Progress(), time.perf_counter()
-    first = next(chunks, None)
-    second = next(chunks, None) if first is not None else None
-    if second is None or workers == 1:
-        # Small inputs (one chunk) or one worker: decode here, no process start-up.
-        for chunk_id, chunk in enumerate(c for c in (first, second) if c is not None):
-            staged.add(decode_chunk(chunk_id, chunk, staging, run_id, keep_raw, config))
-            progress(staged)
-        for chunk_id, chunk in enumerate(chunks, start=2):
-            staged.add(decode_chunk(chunk_id, chunk, staging, run_id, keep_raw, config))
-            progress(staged)
-    else:
-        pool = engine.process_pool(workers)
-        pending: set[futures.Future] = set()
-        for chunk_id, chunk in enumerate(itertools.chain([first, second], chunks)):
-            pending.add(pool.submit(decode_chunk, chunk_id, chunk, staging, run_id,
-                                    keep_raw, config))
-            if len(pending) >= 2 * workers:  # bound the bytes held in memory
-                done, pending = futures.wait(pending, return_when=futures.FIRST_COMPLETED)
-                for future in done:
-                    staged.add(future.result())
-                progress(staged)
-        for future in futures.as_completed(pending):
-            staged.add(future.result())
-    staged.seconds = time.perf_counter() - clock
-    progress(staged, done=True)
-    return staged
+    chunk_alerts = int(ingest_conf.get("chunk_alerts") or 1000)
+    progress = _Progress()
+    written = batches.map_batches(
+        spark, config, pa.table({"path": files, "night": pa.array([night] * len(files),
+                                                                  pa.int32())},
+                                schema=FILE_SCHEMA),
+        decode_batch, staging, args=(run_id, keep_raw), read=read_alert_files,
+        read_args=(config, chunk_alerts), read_on_driver=True, workers=workers,
+        summarize=staged_nights, progress=progress)
+    progress(written, done=True)
+    return Staged.of(written)
 
 
 def read_staged(spark, config: dict, staging: str, staged: Staged) -> dict:
@@ -210,56 +221,47 @@ def _staging_key(files: list[str], night: int | None) -> str:
     return hashlib.sha1("\n".join(files + [str(night)]).encode()).hexdigest()[:12]
 
 
-def ingest(config: dict, source: str, night: int | None = None,
+def ingest(config, source: str, night: int | None = None,
            workers: int | None = None, inputs: str = "") -> IngestResult:
     """Land ``source`` (tarball, folder, glob, local or s3://) into the lake."""
     files = sources.resolve(config, source)          # raises SourceError: missing / empty
     night = night or (sources.night_from_name(files[0]) if len(files) == 1 else None)
     key = _staging_key(files, night)
-    run = Run("ingest", source=source, night=night, inputs=inputs)
-    run.run_id = f"ingest-{key}-{run.run_id.split('-', 1)[1]}"
-    staging = storage.staging_uri(config, run.run_id)
-    abandoned = locks.clear_stale_staging(config, f"ingest-{key}-")
-    with locks.staging(config, staging):
-        return _ingest(config, source, files, night, workers, run, staging, abandoned)
+    # Named after the inputs, so that the staging of a killed run of them is recognised.
+    run_id = f"ingest-{key}-{new_run_id('ingest').split('-', 1)[1]}"
+    with stage_run(config, "ingest", source=source, night=night, inputs=inputs,
+                   run_id=run_id, stale_prefix=f"ingest-{key}-") as run:
+        return _ingest(config, source, files, night, workers, run)
 
 
-def _ingest(config, source, files, night, workers, run, staging, abandoned=()) -> IngestResult:
+def _ingest(config, source, files, night, workers, run: StageRun) -> IngestResult:
     log.info("ingest %s: %d file(s), night %s, run %s", source, len(files), night or "from jd",
              run.run_id)
-    spark = engine.get_spark(config)
-    try:
-        runlog.record_abandoned(spark, config, "ingest", list(abandoned))
-        staged = stage(config, files, night, run.run_id, staging, workers)
-        if run.night is None and staged.nights:
-            run.night = staged.nights.most_common(1)[0][0]
-        frames = build_tables(read_staged(spark, config, staging, staged))
-        counts = {}
-        for name in INGEST_TABLES:
-            frame = frames[name]
-            if frame is None:
+    spark, staging = run.spark, run.staging
+    staged = stage(config, files, night, run.run_id, staging, workers, spark)
+    if run.run.night is None and staged.nights:
+        run.run.night = staged.nights.most_common(1)[0][0]
+    frames = build_tables(read_staged(spark, config, staging, staged))
+    counts = {}
+    for name in INGEST_TABLES:
+        frame = frames[name]
+        if frame is None:
+            continue
+        clock = time.perf_counter()
+        result = _land_as_staged(config, name, staging, staged)
+        if result is None:
+            if delta.table_exists(config, name) and frame.isEmpty():
                 continue
-            clock = time.perf_counter()
-            result = _land_as_staged(config, name, staging, staged)
-            if result is None:
-                if delta.table_exists(config, name) and frame.isEmpty():
-                    continue
-                result = delta.merge_into(spark, config, name, frame)
-            counts[name] = result
-            log.info("%-18s +%d rows (%d updated), version %d, %.1f s", name,
-                     counts[name]["inserted"], counts[name]["updated"], counts[name]["version"],
-                     time.perf_counter() - clock)
-        # Alerts = distinct alerts of the input (a dump may hold one alert twice).
-        alerts = (frames["alert"].select("candid").distinct().count()
-                  if frames["alert"] is not None else 0)
-        quarantined = staged.rows["quarantine"]
-        run.finish(spark, config, "succeeded", rows_in=staged.items, rows_out=alerts,
-                   quarantined=quarantined, tables=counts)
-    except BaseException as error:
-        try:
-            run.finish(spark, config, "failed", error=f"{type(error).__name__}: {error}"[:2000])
-        except Exception:  # the failure may be the lake itself; the original error matters
-            log.exception("could not record the failed run")
-        raise
-    return IngestResult(run.run_id, run.night, len(files), staged.items, alerts, quarantined,
-                        counts, run.elapsed, staged.seconds)
+            result = delta.merge_into(spark, config, name, frame)
+        counts[name] = result
+        log.info("%-18s +%d rows (%d updated), version %d, %.1f s", name,
+                 counts[name]["inserted"], counts[name]["updated"], counts[name]["version"],
+                 time.perf_counter() - clock)
+    # Alerts = distinct alerts of the input (a dump may hold one alert twice).
+    alerts = (frames["alert"].select("candid").distinct().count()
+              if frames["alert"] is not None else 0)
+    quarantined = staged.rows["quarantine"]
+    run.succeeded(rows_in=staged.items, rows_out=alerts, quarantined=quarantined,
+                  tables=counts)
+    return IngestResult(run.run_id, run.run.night, len(files), staged.items, alerts,
+                        quarantined, counts, run.elapsed, staged.seconds)

@@ -17,6 +17,7 @@ from lake import delta, engine, storage
 from lake.stages.ingest import ingest
 from lake.stages.process import process
 from lake.runlog import code_version
+from lake.stages.runner import stage_run
 from lake import sources
 
 log = logging.getLogger(__name__)
@@ -78,28 +79,29 @@ def _validate(ctx: NightContext) -> dict:
     """Data-quality gate: a failing night raises GateFailed and is not published."""
     from lake.quality import validate
 
-    result = validate(engine.get_spark(ctx.config), ctx.config, ctx.night)
-    ctx.validation = result
-    result.raise_for_failures()
-    _record(ctx, "validate", rows=len(result.failures()) + len(result.warnings()))
+    with _recorded(ctx, "validate") as run:
+        result = validate(run.spark, ctx.config, ctx.night)
+        ctx.validation = result
+        result.raise_for_failures()
+        run.succeeded(rows_out=len(result.failures()) + len(result.warnings()))
     return {"passed": result.success, "warnings": len(result.warnings())}
 
 
 def _publish(ctx: NightContext) -> dict:
     from lake.publish import publish
 
-    manifest = publish(ctx.config, ctx.night, engine.get_spark(ctx.config),
-                       validation=ctx.validation)
-    _record(ctx, "publish", rows=sum(t.get("rows", 0) for t in manifest.get("tables", {}).values()))
+    with _recorded(ctx, "publish") as run:
+        manifest = publish(ctx.config, ctx.night, run.spark, validation=ctx.validation)
+        run.succeeded(rows_out=sum(t.get("rows", 0)
+                                   for t in manifest.get("tables", {}).values()))
     return {"version": manifest.get("version", "")}
 
 
-def _record(ctx: NightContext, stage: str, rows: int = 0) -> None:
-    """Record a stage that does not write its own run row (so it can be skipped next time)."""
-    from lake.runlog import Run
-
-    run = Run(stage, source=ctx.source, night=ctx.night, inputs=ctx.inputs)
-    run.finish(engine.get_spark(ctx.config), ctx.config, "succeeded", rows_out=rows)
+def _recorded(ctx: NightContext, stage: str):
+    """The run record of a stage that has no staging files and does not write its own run
+    row (so it can be skipped next time): timed over the stage's whole work."""
+    return stage_run(ctx.config, stage, source=ctx.source, night=ctx.night,
+                     inputs=ctx.inputs, staging=False)
 
 
 STAGES: list[Stage] = [Stage("ingest", _ingest), Stage("process", _process),
