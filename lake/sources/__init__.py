@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import glob
 import os
-import re
 import tarfile
 import zlib
 from dataclasses import dataclass
@@ -17,8 +16,10 @@ from pathlib import Path
 from typing import Iterator
 
 from lake import storage
+# The night in an archive's name is the survey's naming (ZTF's here); kept importable
+# from lake.sources for the callers that predate lake.surveys.
+from lake.surveys.ztf.night import night_from_name  # noqa: F401
 
-NIGHT_IN_NAME = re.compile(r"(?:^|[^0-9])(20\d{2}[01]\d[0-3]\d)(?:[^0-9]|$)")
 TARBALL_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 
 
@@ -33,18 +34,6 @@ class SourceItem:
     night: int | None      # YYYYMMDD from the source's name, if it has one
     data: bytes
     error: str | None = None   # "ErrorClass: message" when the bytes could not be read whole
-
-
-def night_from_name(name: str) -> int | None:
-    """Night in a file name like ``ztf_public_20181129.tar.gz``.
-
-    >>> night_from_name("s3://b/ztf_public_20181129.tar.gz")
-    20181129
-    >>> night_from_name("516171791415015025.avro") is None
-    True
-    """
-    match = NIGHT_IN_NAME.search(os.path.basename(name))
-    return int(match.group(1)) if match else None
 
 
 def resolve(config: dict, source: str) -> list[str]:

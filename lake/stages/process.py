@@ -24,7 +24,8 @@ from pyspark.sql import functions as F
 from lake import delta, engine, storage
 from lake.engine import locks
 from lake.gold import feature as feature_table
-from lake.gold.magstat import first_ps1, magstat
+from lake import surveys
+from lake.gold.magstat import magstat
 from lake.gold.object import objects
 from lake.runlog import Run
 from lake.silver.correction import CORRECTION_COLUMNS, correct
@@ -135,7 +136,8 @@ def _process(config, spark, run, staging, nights, workers, with_features) -> Pro
             non_detection = non_detection.join(oids, "oid", "left_semi")
         alert = delta.read_table(spark, config, "alert").join(
             oids.withColumnRenamed("oid", "objectId"), "objectId", "left_semi")
-        ps1 = first_ps1(delta.read_table(spark, config, "ps1_ztf"), alert)
+        ps1 = surveys.of(config).object_context(
+            lambda name: delta.read_table(spark, config, name), alert)
         reference = _read(spark, config, "reference")
         stats = magstat(corrected, non_detection, ps1)
         stats_path = storage.join(staging, "magstat")
