@@ -146,10 +146,15 @@ def preprocess(detections: pd.DataFrame, objects: pd.DataFrame | None = None,
     det["isdiffpos_sign"] = (normalize_isdiffpos(det["isdiffpos"]) if "isdiffpos" in det.columns
                              else np.ones(len(det), dtype=np.int8))
 
+    numeric_bands = all(isinstance(fid, (int, np.integer)) for fid in bands)
     required = ["mjd", "fid", "magpsf", "sigmapsf", "mag_ml", "err_ml", quality_column]
+    if not numeric_bands:  # letter bands (u..y): present, not numeric
+        required.remove("fid")
     required += [c for c in ("ra", "dec") if c in det.columns]
     values = det[required].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
     ok = np.isfinite(values).all(axis=1)
+    if not numeric_bands:
+        ok &= det["fid"].notna().to_numpy()
     ok &= det[quality_column].to_numpy() >= quality_min
     err = det["err_ml"].to_numpy()
     ok &= (err > 0.0) & (err < MAX_SIGMA)
@@ -157,7 +162,7 @@ def preprocess(detections: pd.DataFrame, objects: pd.DataFrame | None = None,
     # One detection per (oid, mjd): the same exposure can yield two sources; keep best rb.
     det = det.sort_values(quality_column, ascending=False, kind="mergesort")
     det = det.drop_duplicates(["oid", "mjd"], keep="first")
-    if all(isinstance(fid, (int, np.integer)) for fid in bands):
+    if numeric_bands:
         det["fid"] = det["fid"].astype(np.int64)
     det = det.sort_values(["oid", "fid", "mjd"], kind="mergesort").reset_index(drop=True)
 
