@@ -115,8 +115,9 @@ def _night_oids(config, night, versions) -> pd.Series:
     ds = _dataset(config, "alert", versions)
     if ds is None:
         return pd.Series([], dtype=object)
-    return ds.to_table(columns=["objectId"], filter=pc.field("night") == night) \
-        .to_pandas()["objectId"].drop_duplicates()
+    object_id = surveys.of(config).object_id
+    return ds.to_table(columns=[object_id], filter=pc.field("night") == night) \
+        .to_pandas()[object_id].drop_duplicates()
 
 
 def class_section(config, night, versions, oids) -> tuple[str, pd.DataFrame | None]:
