@@ -9,6 +9,7 @@ Layout (open the module that matches the change you want to make):
 - ``lake.delta``    writing to Delta tables: engine MERGE, streamed append, column update; which copy wins
 - ``lake.runlog``   the ``run`` table: what each job read, wrote and how long it took
 - ``lake.ztf``      reading ZTF alert files (Avro containers, tarballs, directories, S3)
+- ``lake.surveys``  everything survey-specific (``base.Survey``; ``ztf/``), asked by the layers
 - ``lake.bronze``   decoding alerts into flat rows per table (runs in worker processes)
 - ``lake.silver``   DataFrame -> DataFrame transforms from staged alerts to silver tables
 - ``lake.stages`` the stages the jobs in ``jobs/`` run (ingest, ...)

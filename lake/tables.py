@@ -11,23 +11,17 @@ detections, non-detections and forced photometry it is the UTC date of the
 observation itself (from mjd), so an object's history lands in the partitions of
 the nights it was observed, and a night's MERGE touches only the ~30 partitions
 its alerts' histories span. Small cross-match tables are not partitioned.
+
+The tables below are every survey's; each survey adds its own (``Survey.tables``, e.g.
+ZTF's ``dataquality``, ``reference``, ``ps1_ztf``, ``ss_ztf``, ``gaia_ztf``), registered
+after the generic silver tables.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from lake import surveys
+from lake.surveys.base import Survey, Table
 
-
-@dataclass(frozen=True)
-class Table:
-    name: str
-    layer: str                      # bronze | silver | gold | ops
-    keys: tuple[str, ...]
-    partition_by: tuple[str, ...] = ()
-    # (column, descending): the row that sorts first wins among rows with one key.
-    priority: tuple[tuple[str, bool], ...] = ()
-    description: str = ""
-    # Derived tables: a recomputed row replaces the stored one when any value differs.
-    replace: bool = False
+__all__ = ["TABLES", "Table", "PROCESS_TABLES", "INGEST_TABLES", "ingest_tables"]
 
 
 # A detection seen in its own alert (with stamps) beats the copies in later alerts'
@@ -35,7 +29,7 @@ class Table:
 HISTORY_PRIORITY = (("parent_candid", False),)
 DETECTION_PRIORITY = (("has_stamp", True), ("parent_candid", False))
 
-TABLES: dict[str, Table] = {t.name: t for t in [
+BRONZE_AND_SILVER = [
     Table("alert", "bronze", ("candid",), ("night",), (("source", False), ("member", False)),
           "one row per alert: top-level fields, the candidate's fields, origin, Avro bytes"),
     Table("cutout", "bronze", ("candid",), ("night",), (),
@@ -48,16 +42,8 @@ TABLES: dict[str, Table] = {t.name: t for t in [
           "upper limits (diffmaglim) from alert histories, one row per (oid, fid, mjd)"),
     Table("forced_photometry", "silver", ("oid", "pid"), ("night",), HISTORY_PRIORITY,
           "forced photometry history (ZTF schema 4.x fp_hists), one row per (oid, pid)"),
-    Table("dataquality", "silver", ("candid", "oid"), ("night",), (),
-          "image-quality fields of each alert's candidate"),
-    Table("reference", "silver", ("oid", "rfid"), (), (("candid", False),),
-          "reference image of each object and band"),
-    Table("ps1_ztf", "silver", ("oid", "candid"), (), (),
-          "Pan-STARRS1 cross-match of each alert (3 nearest sources)"),
-    Table("ss_ztf", "silver", ("oid", "candid"), (), (),
-          "nearest known solar-system object of each alert"),
-    Table("gaia_ztf", "silver", ("oid", "candid"), (), (),
-          "Gaia cross-match of each alert"),
+]
+GOLD_AND_OPS = [
     Table("object", "gold", ("oid",), (), (),
           "one row per object: history counts, position, colors, flags", replace=True),
     Table("magstat", "gold", ("oid", "fid"), (), (),
@@ -72,9 +58,20 @@ TABLES: dict[str, Table] = {t.name: t for t in [
           "data-quality results: one row per expectation of each validation run"),
     Table("run", "ops", ("run_id",), (), (),
           "one row per job run: stage, night, rows in and out, duration, code version"),
-]}
+]
+SURVEY_TABLES = [t for survey in surveys.SURVEYS.values() for t in survey.tables]
+
+TABLES: dict[str, Table] = {t.name: t for t in BRONZE_AND_SILVER + SURVEY_TABLES + GOLD_AND_OPS}
+if len(TABLES) != len(BRONZE_AND_SILVER) + len(SURVEY_TABLES) + len(GOLD_AND_OPS):
+    raise RuntimeError("two tables share a name: a survey's tables need their own names")
 
 PROCESS_TABLES = ("detection", "object", "magstat", "feature")
-INGEST_TABLES = ("alert", "cutout", "quarantine", "detection", "non_detection",
-                 "forced_photometry", "dataquality", "reference", "ps1_ztf", "ss_ztf",
-                 "gaia_ztf")
+
+
+def ingest_tables(survey: "str | Survey | None" = None) -> tuple[str, ...]:
+    """Tables an ingest of the survey's alerts writes, in the order it writes them."""
+    return (tuple(t.name for t in BRONZE_AND_SILVER)
+            + tuple(t.name for t in surveys.get(survey).tables))
+
+
+INGEST_TABLES = ingest_tables()   # the default survey's

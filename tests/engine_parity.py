@@ -20,7 +20,8 @@ STAGING = ("alert", "cutout", "prv_candidate", "fp_hist", "quarantine")
 def transforms(spark, staged: str) -> dict:
     """Ingest and processing transforms from staged alerts, as DataFrames by table."""
     from lake.delta import deduplicate
-    from lake.gold.magstat import first_ps1, magstat
+    from lake import surveys
+    from lake.gold.magstat import magstat
     from lake.gold.object import objects
     from lake.stages.ingest import build_tables
     from lake.silver.correction import correct
@@ -31,7 +32,7 @@ def transforms(spark, staged: str) -> dict:
     tables = {name: deduplicate(frame, TABLES[name])
               for name, frame in build_tables(frames).items() if frame is not None}
     corrected = correct(tables["detection"])
-    ps1 = first_ps1(tables["ps1_ztf"], tables["alert"])
+    ps1 = surveys.get("ztf").object_context(tables.__getitem__, tables["alert"])
     stats = magstat(corrected, tables.get("non_detection"), ps1)
     tables.update({"corrected_detection": corrected, "magstat": stats,
                    "object": objects(corrected, stats, tables["alert"], ps1,

@@ -18,11 +18,13 @@ def alerts(staged_alert):
     return staged_alert
 
 
-def cutouts(staged_cutout):
-    """The three gzipped FITS stamps of every alert that has them (as decoding stages
-    them)."""
-    return staged_cutout.filter("cutoutScience IS NOT NULL OR cutoutTemplate IS NOT NULL "
-                                "OR cutoutDifference IS NOT NULL")
+def cutouts(staged_cutout, survey=None):
+    """The stamps of every alert that has them (as decoding stages them); the stamp
+    columns are the survey's ``cutouts`` (ZTF: three gzipped FITS images)."""
+    from lake import surveys
+
+    names = surveys.get(survey).cutouts
+    return staged_cutout.filter(" OR ".join(f"{name} IS NOT NULL" for name in names))
 
 
 def quarantine(staged_quarantine):

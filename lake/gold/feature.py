@@ -1,24 +1,31 @@
 """``feature``: ALeRCE light-curve features per object (``science.features``), computed on
 batches of whole objects with pandas. ``lake.stages.process`` runs the batches in
-parallel processes; this module only says what goes in and what comes out."""
+parallel processes; this module only says what goes in and what comes out. What the
+preprocessing keeps (bands, quality cut, magnitude columns) is the survey's
+``feature_rules``."""
 from __future__ import annotations
 
 import pandas as pd
 from pyspark.sql import DataFrame
 
+from lake import surveys
 from science.features import extract_features
 
 DETECTION_INPUT = ("oid", "candid", "mjd", "fid", "magpsf", "sigmapsf", "magpsf_corr",
-                   "sigmapsf_corr", "sigmapsf_corr_ext", "corrected", "isdiffpos", "rb", "ra",
+                   "sigmapsf_corr", "sigmapsf_corr_ext", "corrected", "isdiffpos", "ra",
                    "dec")
 NON_DETECTION_INPUT = ("oid", "fid", "mjd", "diffmaglim")
 OBJECT_INPUT = ("oid", "meanra", "meandec")
 
 
-def detection_input(detection: DataFrame, ps1: DataFrame) -> DataFrame:
-    """Detections with the columns the extractor reads (sgscore1 from PS1)."""
-    have = [c for c in DETECTION_INPUT if c in detection.columns]
-    return detection.select(*have).join(ps1.select("oid", "sgscore1"), "oid", "left")
+def detection_input(detection: DataFrame, context: DataFrame, survey=None) -> DataFrame:
+    """Detections with the columns the extractor reads: the light curve, the survey's
+    quality column (ZTF: rb) and its per-object context columns (ZTF: sgscore1)."""
+    rules = surveys.get(survey).feature_rules
+    wanted = DETECTION_INPUT + rules.detection_columns
+    have = [c for c in wanted if c in detection.columns]
+    return detection.select(*have).join(context.select("oid", *rules.context_columns),
+                                        "oid", "left")
 
 
 def compute(detections: pd.DataFrame, non_detections: pd.DataFrame | None,

@@ -3,13 +3,18 @@
 Input detections must carry the correction columns (``lake.silver.correction``) and
 hold every detection of each object. Statistics without suffix use the difference
 magnitude ``magpsf``; the ``_corr`` ones use ``magpsf_corr`` of corrected detections
-whose corrected magnitude is defined (< 100).
+whose corrected magnitude is defined (< 100). ``stellar`` is the survey's rule
+(``Survey.stellar``) on the band's first detection and the object's context
+(``Survey.object_context``); ``saturation_rate`` counts corrected magnitudes brighter
+than the survey's ``saturation_magnitude``.
 """
 from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame, Window, functions as F
 
-SATURATION_MAG = 13.2     # corrected magnitudes brighter than this are likely saturated
+from lake import surveys
+from lake.silver.correction import UNDEFINED
+
 DMDT_MIN_GAP = 0.5        # days between a non-detection and the first detection
 
 
@@ -23,27 +28,25 @@ def _stats(value: Column, order: Column, suffix: str) -> list[Column]:
     ]
 
 
-def stellar(distnr: Column, distpsnr1: Column, sgscore1: Column, chinr: Column,
-            sharpnr: Column) -> Column:
-    """ALeRCE's star-likeness from a detection and its PS1 cross-match."""
-    near_ztf = (distnr >= 0) & (distnr < 1.4)
-    near_ps1 = (distpsnr1 >= 0) & (distpsnr1 < 1.4)
-    return F.coalesce(
-        (near_ztf & near_ps1 & (sgscore1 > 0.4))
-        | (near_ztf & ~near_ps1 & (chinr < 2) & (sharpnr > -0.13) & (sharpnr < 0.1)),
-        F.lit(False))
+def first_detection(name: str) -> str:
+    """Column holding an object's (or band's) first-detection value of ``name``."""
+    return f"_{name}"
 
 
-def first_ps1(ps1_ztf: DataFrame, alert: DataFrame) -> DataFrame:
-    """PS1 cross-match of each object's earliest alert (oid, distpsnr1, sgscore1)."""
-    first = (alert.groupBy(F.col("objectId").alias("oid"))
-             .agg(F.min_by("candid", F.struct("jd", "candid")).alias("candid")))
-    return first.join(ps1_ztf.select("oid", "candid", "distpsnr1", "sgscore1"),
-                      ["oid", "candid"], "left").drop("candid")
+def stellar(survey, context_columns) -> Column:
+    """The survey's star-likeness of the first detection's columns (aggregated as
+    ``first_detection(name)``) and the object's context columns."""
+    columns = {name: F.col(first_detection(name)) for name in survey.stellar_detection_columns}
+    columns.update({name: F.col(name) for name in context_columns if name != "oid"})
+    return survey.stellar(columns)
 
 
-def magstat(detection: DataFrame, non_detection: DataFrame | None, ps1: DataFrame) -> DataFrame:
-    valid_corr = F.col("corrected") & (F.col("magpsf_corr") < 100)
+def magstat(detection: DataFrame, non_detection: DataFrame | None, context: DataFrame,
+            survey=None) -> DataFrame:
+    """One row per (oid, fid). ``context``: the survey's ``object_context`` (one row
+    per object) for the star-likeness rule."""
+    survey = surveys.get(survey)
+    valid_corr = F.col("corrected") & (F.col("magpsf_corr") < UNDEFINED)
     corrected_mag = F.when(valid_corr, F.col("magpsf_corr"))
     first = F.struct("mjd", "candid")  # candid breaks ties at equal mjd
     stats = detection.groupBy("oid", "fid").agg(
@@ -54,15 +57,16 @@ def magstat(detection: DataFrame, non_detection: DataFrame | None, ps1: DataFram
         *_stats(corrected_mag, first, "_corr"),
         F.min("mjd").alias("firstmjd"), F.max("mjd").alias("lastmjd"),
         F.when(F.count_if(valid_corr) > 0,
-               F.count_if(valid_corr & (F.col("magpsf_corr") < SATURATION_MAG))
+               F.count_if(valid_corr & (F.col("magpsf_corr") < survey.saturation_magnitude))
                / F.count_if(valid_corr)).alias("saturation_rate"),
         F.min_by("sigmapsf", first).alias("_sigma_first"),
-        F.min_by("distnr", first).alias("_distnr"), F.min_by("chinr", first).alias("_chinr"),
-        F.min_by("sharpnr", first).alias("_sharpnr"),
+        *[F.min_by(name, first).alias(first_detection(name))
+          for name in survey.stellar_detection_columns],
     )
-    stats = stats.join(ps1, "oid", "left").withColumn("stellar", stellar(
-        F.col("_distnr"), F.col("distpsnr1"), F.col("sgscore1"), F.col("_chinr"),
-        F.col("_sharpnr"))).drop("distpsnr1", "sgscore1", "_distnr", "_chinr", "_sharpnr")
+    context_columns = [c for c in context.columns if c != "oid"]
+    stats = stats.join(context, "oid", "left").withColumn(
+        "stellar", stellar(survey, context_columns)).drop(
+        *context_columns, *[first_detection(n) for n in survey.stellar_detection_columns])
     stats = _with_dmdt(stats, non_detection)
     return stats.drop("_sigma_first")
 

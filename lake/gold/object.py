@@ -1,11 +1,14 @@
-"""``object``: one row per object (ALeRCE's object table, brief §3)."""
+"""``object``: one row per object (ALeRCE's object table, brief §3).
+
+Survey-specific inputs come from the survey: the history columns (``Survey.object_history``),
+the star-likeness rule (``Survey.stellar``) and the band ids of g and r for the colors.
+"""
 from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame, functions as F
 
-from lake.gold.magstat import stellar
-
-G, R = 1, 2
+from lake import surveys
+from lake.gold.magstat import first_detection, stellar
 
 
 def _wrapped_offset(ra: Column, ra0: Column) -> Column:
@@ -14,7 +17,10 @@ def _wrapped_offset(ra: Column, ra0: Column) -> Column:
 
 
 def objects(detection: DataFrame, magstat: DataFrame, alert: DataFrame,
-            ps1: DataFrame, reference: DataFrame | None) -> DataFrame:
+            context: DataFrame, reference: DataFrame | None, survey=None) -> DataFrame:
+    """One row per object of ``detection`` (corrected, every detection of each object).
+    ``alert``: the objects' bronze alerts; ``context``: the survey's ``object_context``."""
+    survey = surveys.get(survey)
     first = F.struct("mjd", "candid")
     by_object = detection.groupBy("oid").agg(
         F.count("*").cast("int").alias("ndet"),
@@ -22,41 +28,35 @@ def objects(detection: DataFrame, magstat: DataFrame, alert: DataFrame,
         F.min_by("corrected", first).alias("corrected"),
         (F.min_by("isdiffpos", first) > 0).alias("diffpos"),
         F.min_by("ra", first).alias("_ra0"),
-        F.min_by("distnr", first).alias("_distnr"), F.min_by("chinr", first).alias("_chinr"),
-        F.min_by("sharpnr", first).alias("_sharpnr"),
+        *[F.min_by(name, first).alias(first_detection(name))
+          for name in survey.stellar_detection_columns],
     )
     positions = detection.join(by_object.select("oid", "_ra0"), "oid").groupBy("oid").agg(
         F.avg(_wrapped_offset(F.col("ra"), F.col("_ra0"))).alias("_dra"),
         F.stddev_pop(_wrapped_offset(F.col("ra"), F.col("_ra0"))).alias("sigmara"),
         F.avg("dec").alias("meandec"), F.stddev_pop("dec").alias("sigmadec"))
-    latest = F.struct("jd", "candid")  # candid breaks ties between alerts of one exposure
-    history = alert.groupBy(F.col("objectId").alias("oid")).agg(
-        F.max_by("ndethist", latest).cast("int").alias("ndethist"),
-        F.max_by("ncovhist", latest).cast("int").alias("ncovhist"),
-        (F.max_by("jdstarthist", latest) - 2400000.5).alias("mjdstarthist"),
-        (F.max_by("jdendhist", latest) - 2400000.5).alias("mjdendhist"))
-    colors = _colors(magstat)
+    history = survey.object_history(alert)
+    colors = _colors(magstat, survey.band_id("g"), survey.band_id("r"))
     result = (by_object.join(positions, "oid").join(history, "oid", "left")
-              .join(colors, "oid", "left").join(ps1, "oid", "left"))
+              .join(colors, "oid", "left").join(context, "oid", "left"))
     result = result.withColumns({
         "meanra": F.pmod(F.col("_ra0") + F.col("_dra"), F.lit(360.0)),
         "deltajd": F.col("lastmjd") - F.col("firstmjd"),
-        "stellar": stellar(F.col("_distnr"), F.col("distpsnr1"), F.col("sgscore1"),
-                           F.col("_chinr"), F.col("_sharpnr")),
+        "stellar": stellar(survey, context.columns),
     })
     result = result.join(_reference_change(reference, by_object), "oid", "left")
     return result.select(
-        "oid", "ndethist", "ncovhist", "mjdstarthist", "mjdendhist", "corrected", "stellar",
+        "oid", *survey.history_columns, "corrected", "stellar",
         "ndet", "g_r_max", "g_r_max_corr", "g_r_mean", "g_r_mean_corr", "meanra", "meandec",
         "sigmara", "sigmadec", "deltajd", "firstmjd", "lastmjd", "diffpos",
         F.coalesce(F.col("reference_change"), F.lit(False)).alias("reference_change"))
 
 
-def _colors(magstat: DataFrame) -> DataFrame:
+def _colors(magstat: DataFrame, g_band, r_band) -> DataFrame:
     """g - r at maximum brightness (min magnitudes) and of the mean magnitudes."""
-    g = magstat.filter(F.col("fid") == G).select(
+    g = magstat.filter(F.col("fid") == g_band).select(
         "oid", *[F.col(c).alias(f"g_{c}") for c in ("magmin", "magmin_corr", "magmean", "magmean_corr")])
-    r = magstat.filter(F.col("fid") == R).select(
+    r = magstat.filter(F.col("fid") == r_band).select(
         "oid", *[F.col(c).alias(f"r_{c}") for c in ("magmin", "magmin_corr", "magmean", "magmean_corr")])
     both = g.join(r, "oid")
     return both.select(

@@ -11,7 +11,8 @@ Tables (each sorted by its key, so equal inputs give byte-identical files):
 | probability | classifier_name | oid, classifier_version, ranking | objects of a class above a probability |
 | lightcurve | oid_prefix | oid, mjd, fid, candid | one object's light curve (detections and non-detections) |
 
-``oid_prefix`` is the first 7 characters of the oid (``ZTF18ab``): filter on it
+``oid_prefix`` is the survey's partition of an object (``Survey.object_partition_sql``;
+for ZTF the first 7 characters of the oid, ``ZTF18ab``): filter on it
 (``oid_prefix = left(oid, 7)``) and on ``oid`` to read one object; files are sorted by oid
 with small row groups, so even an unfiltered ``WHERE oid = ...`` reads little.
 
@@ -29,12 +30,11 @@ import deltalake
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lake import storage
+from lake import storage, surveys
 
 log = logging.getLogger(__name__)
 
 FORMAT = "alert-lake-catalog/1"
-OID_PREFIX_CHARS = 7
 ROW_GROUP_ROWS = 16_384
 DEFAULT_ROWS_PER_FILE = 1_000_000
 # Fixed writer options: same rows + same pyarrow version -> same bytes.
@@ -92,21 +92,22 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _lightcurve_sql(columns: dict[str, set[str]]) -> str:
+def _lightcurve_sql(columns: dict[str, set[str]], survey=None) -> str:
     det, non = columns["detection"], columns.get("non_detection")
+    prefix = f"{surveys.get(survey).object_partition_sql('oid')} AS oid_prefix"
 
     def pick(available, column):
         return (f"CAST({_quote(column)} AS {LIGHTCURVE_TYPES[column]})" if column in available
                 else f"CAST(NULL AS {LIGHTCURVE_TYPES[column]})") + f" AS {column}"
 
-    select = ["oid", f"left(oid, {OID_PREFIX_CHARS}) AS oid_prefix", "TRUE AS detected"]
+    select = ["oid", prefix, "TRUE AS detected"]
     sql = ("SELECT " + ", ".join(select + [pick(det, c) for c in DETECTION_COLUMNS])
            + " FROM detection")
     if non is not None:
         non_cols = [pick(non, c) if c in ("mjd", "fid", "diffmaglim", "night")
                     else f"CAST(NULL AS {LIGHTCURVE_TYPES[c]}) AS {c}" for c in DETECTION_COLUMNS]
         sql += (" UNION ALL SELECT " + ", ".join(
-            ["oid", f"left(oid, {OID_PREFIX_CHARS}) AS oid_prefix", "FALSE AS detected"]
+            ["oid", prefix, "FALSE AS detected"]
             + non_cols) + " FROM non_detection")
     return sql
 
@@ -140,7 +141,7 @@ def write_catalog(config: dict, versions: dict[str, int], dest: str,
                 raise RuntimeError(f"cannot publish: the lake has no {spec.sources[0]} table")
             continue
         if spec.name == "lightcurve":
-            query = _lightcurve_sql(columns)
+            query = _lightcurve_sql(columns, surveys.of(config))
         else:
             query = f"SELECT * FROM {spec.sources[0]}"
         order = ", ".join(f"{_quote(c)} ASC NULLS LAST" for c in spec.sort)

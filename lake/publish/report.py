@@ -20,12 +20,14 @@ import pandas as pd
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
-from lake import storage
+from lake import storage, surveys
 from lake.quality.render import STYLE, html_fragment
 
 log = logging.getLogger(__name__)
 
-BANDS = {1: ("g", "#2ca02c"), 2: ("r", "#d62728"), 3: ("i", "#7f7f7f")}
+# Plot colour of each band letter (the survey maps its band ids to letters).
+BAND_COLORS = {"u": "#1f77b4", "g": "#2ca02c", "r": "#d62728", "i": "#7f7f7f",
+               "z": "#9467bd", "y": "#8c564b"}
 EXAMPLES = 3
 
 
@@ -113,8 +115,9 @@ def _night_oids(config, night, versions) -> pd.Series:
     ds = _dataset(config, "alert", versions)
     if ds is None:
         return pd.Series([], dtype=object)
-    return ds.to_table(columns=["objectId"], filter=pc.field("night") == night) \
-        .to_pandas()["objectId"].drop_duplicates()
+    object_id = surveys.of(config).object_id
+    return ds.to_table(columns=[object_id], filter=pc.field("night") == night) \
+        .to_pandas()[object_id].drop_duplicates()
 
 
 def class_section(config, night, versions, oids) -> tuple[str, pd.DataFrame | None]:
@@ -170,7 +173,8 @@ def examples_section(config, night, versions, oids, best) -> str:
         fig = plt.figure(figsize=(10, 3))
         grid = fig.add_gridspec(1, 5)
         ax = fig.add_subplot(grid[0, :2])
-        for fid, (band, color) in BANDS.items():
+        for fid, band in surveys.of(config).bands.items():
+            color = BAND_COLORS.get(band, "#000000")
             b = d[d["fid"] == fid]
             if len(b):
                 ax.errorbar(b["mjd"], b["magpsf"], b["sigmapsf"], fmt="o", color=color,

@@ -20,7 +20,7 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no usage statistics ca
 import deltalake  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
-from lake import delta, storage  # noqa: E402
+from lake import delta, storage, surveys  # noqa: E402
 from lake.quality.spec import VALIDATION_SCHEMA, VALIDATION_TABLE  # noqa: E402
 from lake.quality.suites import ERROR, build_checks  # noqa: E402
 from lake.runlog import code_version  # noqa: E402
@@ -180,7 +180,8 @@ def validate(spark, config: dict, night: int, versions: dict[str, int] | None = 
             "run_id", "stage", "night", "source", "status", "started_at", "rows_out",
             "quarantined"]).to_pylist()
     margin = float((config.get("quality") or {}).get("night_margin_days", 0.25))
-    checks, notes = build_checks(read, night, set(versions), run_rows, margin)
+    checks, notes = build_checks(read, night, set(versions), run_rows, margin,
+                                 surveys.of(config))
     for check in checks:
         check.version = versions.get(check.table)
 

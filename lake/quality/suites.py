@@ -8,7 +8,8 @@ object present downstream, probabilities summing to 1 per object/classifier/leve
 
 Scope per night N: partitioned tables are read at ``night = N``; gold tables are read
 for the objects with an alert in night N (what that night's processing touched).
-Bounds are ALeRCE/ZTF physical ranges; ``quality.night_margin_days`` (default 0.25)
+Bounds and the alert table's required columns are the survey's (``Survey.quality``,
+e.g. ZTF's bands 1-3 and magnitudes 5-30); ``quality.night_margin_days`` (default 0.25)
 widens the "observed during the night" windows.
 """
 from __future__ import annotations
@@ -20,10 +21,10 @@ from dataclasses import dataclass, field
 import great_expectations.expectations as gxe
 from pyspark.sql import Window, functions as F
 
+from lake import surveys
+from lake.silver.correction import UNDEFINED as SENTINEL_MAG  # "undefined" corrected mag
+
 ERROR, WARNING = "error", "warning"
-MAG_RANGE = (5.0, 30.0)          # ZTF magnitudes (difference and apparent)
-SENTINEL_MAG = 100.0             # ALeRCE's "undefined" corrected magnitude
-FIDS = [1, 2, 3]
 PROB_TOLERANCE = 1e-3
 
 
@@ -101,33 +102,41 @@ def expected_ingest_counts(run_rows: list[dict], night: int) -> dict | None:
 
 
 def build_checks(read, night: int, present: set[str], run_rows: list[dict],
-                 margin: float = 0.25) -> tuple[list[Check], list[str]]:
+                 margin: float = 0.25, survey=None) -> tuple[list[Check], list[str]]:
     """Every check of ``night``. ``read(name)`` returns the table's DataFrame (at the
-    version being validated); ``present`` names the tables that exist. Returns the
-    checks and notes on what was skipped and why."""
+    version being validated); ``present`` names the tables that exist; ``survey``
+    gives the ranges (default: the default survey). Returns the checks and notes on
+    what was skipped and why."""
+    survey = surveys.get(survey)
+    ranges = survey.quality
+    bands, mag_range = list(ranges.bands), ranges.magnitude
     checks, notes = [], []
     mjd0 = night_mjd(night)
-    jd0 = mjd0 + 2400000.5
+    time_column, time_offset = ranges.alert_time
+    time0 = mjd0 + time_offset
     at_night = F.col("night") == night
 
     if "alert" not in present:
         return checks, [f"no alert table: nothing landed, night {night} cannot be validated"]
     alert = read("alert").filter(at_night)
-    night_oids = alert.select(F.col("objectId").alias("oid")).distinct()
+    night_oids = alert.select(F.col(survey.object_id).alias("oid")).distinct()
+    night_alerts = alert.select(F.col(survey.alert_id).alias("candid"))
 
     # --- bronze ---------------------------------------------------------------------
     c = Check("alert", "alert", alert)
-    _columns(c, ["objectId", "candid", "schemavsn", "jd", "fid", "ra", "dec", "magpsf",
-                 "sigmapsf", "isdiffpos", "source", "night"])
+    _columns(c, list(ranges.alert_columns))
     c.expect(gxe.ExpectTableRowCountToBeBetween(min_value=1))
-    _not_null(c, "objectId", "candid", "jd", "fid", "ra", "dec", "magpsf", "sigmapsf")
-    _unique(c, "candid")
-    c.expect(gxe.ExpectColumnValuesToBeInSet(column="fid", value_set=FIDS))
+    _not_null(c, *ranges.alert_not_null)
+    _unique(c, survey.alert_id)
+    c.expect(gxe.ExpectColumnValuesToBeInSet(column=ranges.alert_band, value_set=bands))
     _radec(c)
-    _between(c, "magpsf", *MAG_RANGE)
-    _between(c, "sigmapsf", 0.0, 5.0, strict_min=True)
-    _between(c, "rb", 0.0, 1.0)
-    _between(c, "jd", jd0 - margin, jd0 + 1 + margin)    # observed during the night
+    if ranges.alert_magnitude is not None:
+        magnitude, error = ranges.alert_magnitude
+        _between(c, magnitude, *mag_range)
+        _between(c, error, 0.0, ranges.sigma_max, strict_min=True)
+    if ranges.alert_score is not None:
+        _between(c, *ranges.alert_score)
+    _between(c, time_column, time0 - margin, time0 + 1 + margin)  # observed during the night
     checks.append(c)
 
     expected = expected_ingest_counts(run_rows, night)
@@ -144,13 +153,14 @@ def build_checks(read, night: int, present: set[str], run_rows: list[dict],
 
     if "cutout" in present:
         c = Check("cutout", "cutout", read("cutout").filter(at_night))
-        _columns(c, ["candid", "cutoutScience", "cutoutTemplate", "cutoutDifference", "night"])
-        _not_null(c, "candid", "cutoutScience", "cutoutTemplate", "cutoutDifference")
-        _unique(c, "candid")
+        _columns(c, [survey.alert_id, *survey.cutouts, "night"])
+        _not_null(c, survey.alert_id, *survey.cutouts)
+        _unique(c, survey.alert_id)
         checks.append(c)
         checks.append(_empty("cutout", "cutout.every_alert_has_stamps",
-                             alert.select("candid").join(read("cutout").filter(at_night)
-                                                         .select("candid"), "candid", "left_anti"),
+                             night_alerts.join(read("cutout").filter(at_night)
+                                               .select(F.col(survey.alert_id).alias("candid")),
+                                               "candid", "left_anti"),
                              "alerts without a cutout row"))
     if "quarantine" in present:
         c = Check("quarantine", "quarantine", read("quarantine").filter(at_night))
@@ -172,18 +182,18 @@ def build_checks(read, night: int, present: set[str], run_rows: list[dict],
         _not_null(c, "oid", "candid", "mjd", "fid", "magpsf", "sigmapsf", "ra", "dec",
                   "corrected")
         _unique(c, "candid", "oid")
-        c.expect(gxe.ExpectColumnValuesToBeInSet(column="fid", value_set=FIDS))
+        c.expect(gxe.ExpectColumnValuesToBeInSet(column="fid", value_set=bands))
         c.expect(gxe.ExpectColumnValuesToBeInSet(column="isdiffpos", value_set=[-1, 1]))
         _radec(c)
-        _between(c, "magpsf", *MAG_RANGE)
-        _between(c, "sigmapsf", 0.0, 5.0, strict_min=True)
+        _between(c, "magpsf", *mag_range)
+        _between(c, "sigmapsf", 0.0, ranges.sigma_max, strict_min=True)
         _between(c, "mjd", mjd0, mjd0 + 1, strict_max=True)   # partition = observation date
-        _between(c, "magpsf_corr", *MAG_RANGE, row_condition=f"magpsf_corr <> {SENTINEL_MAG}",
+        _between(c, "magpsf_corr", *mag_range, row_condition=f"magpsf_corr <> {SENTINEL_MAG}",
                  condition_parser="spark")
         checks.append(c)
         checks.append(_empty("detection", "detection.every_alert_detected",
-                             alert.select("candid").join(detection.filter(at_night)
-                                                         .select("candid"), "candid", "left_anti"),
+                             night_alerts.join(detection.filter(at_night)
+                                               .select("candid"), "candid", "left_anti"),
                              "alerts of the night without their detection row"))
     else:
         notes.append("no detection table")
@@ -192,9 +202,9 @@ def build_checks(read, night: int, present: set[str], run_rows: list[dict],
     if "object" in present:
         obj = read("object").join(night_oids, "oid", "left_semi")
         c = Check("object", "object", obj)
-        _columns(c, ["oid", "ndethist", "ncovhist", "mjdstarthist", "mjdendhist", "corrected",
-                     "stellar", "ndet", "g_r_max", "g_r_mean", "meanra", "meandec",
-                     "firstmjd", "lastmjd", "deltajd"])
+        _columns(c, ["oid", *survey.history_columns, "corrected", "stellar", "ndet",
+                     "g_r_max", "g_r_mean", "meanra", "meandec", "firstmjd", "lastmjd",
+                     "deltajd"])
         _not_null(c, "oid", "ndet", "meanra", "meandec", "firstmjd", "lastmjd")
         _unique(c, "oid")
         _radec(c, "meanra", "meandec")
@@ -216,10 +226,10 @@ def build_checks(read, night: int, present: set[str], run_rows: list[dict],
                      "firstmjd", "lastmjd", "saturation_rate"])
         _not_null(c, "oid", "fid", "ndet", "magmean", "firstmjd", "lastmjd")
         _unique(c, "oid", "fid")
-        c.expect(gxe.ExpectColumnValuesToBeInSet(column="fid", value_set=FIDS))
+        c.expect(gxe.ExpectColumnValuesToBeInSet(column="fid", value_set=bands))
         _between(c, "ndet", 1)
         for column in ("magmean", "magmedian", "magmax", "magmin"):
-            _between(c, column, *MAG_RANGE)
+            _between(c, column, *mag_range)
         _between(c, "saturation_rate", 0.0, 1.0)
         c.expect(gxe.ExpectColumnPairValuesAToBeGreaterThanB(
             column_A="lastmjd", column_B="firstmjd", or_equal=True))

@@ -22,7 +22,6 @@ into a quarantine row:
 from __future__ import annotations
 
 import collections
-import datetime as dt
 import glob
 import os
 import re
@@ -33,8 +32,10 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from lake import storage
+# The night in an archive's name is the survey's naming (ZTF's here); kept importable
+# from lake.sources for the callers that predate lake.surveys.
+from lake.surveys.ztf.night import night_from_name  # noqa: F401
 
-NIGHT_IN_NAME = re.compile(r"(?:^|[^0-9])(20\d{2}[01]\d[0-3]\d)(?:[^0-9]|$)")
 TARBALL_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 GZIP_MAGIC = b"\x1f\x8b"
 READ_PIECE = 1 << 16          # bytes asked of a source (and produced by gunzip) at a time
@@ -95,26 +96,6 @@ class ListedFile(str):
         listed = cls(path)
         listed.refusal = refusal
         return listed
-
-
-def night_from_name(name: str) -> int | None:
-    """Night in a file name like ``ztf_public_20181129.tar.gz`` (a real calendar date).
-
-    >>> night_from_name("s3://b/ztf_public_20181129.tar.gz")
-    20181129
-    >>> night_from_name("516171791415015025.avro") is None
-    True
-    >>> night_from_name("ztf_public_20241399.tar.gz") is None
-    True
-    """
-    match = NIGHT_IN_NAME.search(os.path.basename(name))
-    if not match:
-        return None
-    try:
-        dt.datetime.strptime(match.group(1), "%Y%m%d")
-    except ValueError:
-        return None
-    return int(match.group(1))
 
 
 def _within(path: str, root: str) -> bool:

@@ -23,14 +23,13 @@ from typing import Iterable, Iterator
 
 import pyarrow as pa
 
-from lake import delta, engine, storage
+from lake import delta, engine, storage, surveys
 from lake.engine import batches
 from lake.bronze import landing
 from lake.bronze.decode import QUARANTINE_SCHEMA, STAGING_TABLES, decode_items
 from lake.runlog import new_run_id
 from lake.stages.runner import StageRun, stage_run
-from lake.silver import crossmatch, detection
-from lake.tables import INGEST_TABLES
+from lake.tables import INGEST_TABLES, ingest_tables
 from lake import sources
 from lake.sources import SourceItem
 
@@ -182,26 +181,20 @@ def read_staged(spark, config: dict, staging: str, staged: Staged) -> dict:
     return frames
 
 
-def build_tables(staged: dict) -> dict:
-    """Every ingest table as a DataFrame (or None when the batch has no rows for it)."""
-    alert, history, forced = staged["alert"], staged["prv_candidate"], staged["fp_hist"]
-    tables = {name: None for name in INGEST_TABLES}
+def build_tables(staged: dict, survey=None) -> dict:
+    """Every ingest table as a DataFrame (or None when the batch has no rows for it):
+    the generic bronze tables, then the survey's silver tables (``Survey.silver_tables``)."""
+    survey = surveys.get(survey)
+    tables = {name: None for name in ingest_tables(survey)}
     if staged["quarantine"] is not None:
         tables["quarantine"] = landing.quarantine(staged["quarantine"])
-    if alert is None:
+    if staged["alert"] is None:
         return tables
     tables.update({
-        "alert": landing.alerts(alert),
-        "cutout": landing.cutouts(staged["cutout"]),
-        "detection": detection.detections(alert, history),
-        "non_detection": detection.non_detections(history) if history is not None else None,
-        "forced_photometry": detection.forced_photometry(forced) if forced is not None else None,
-        "dataquality": crossmatch.dataquality(alert),
-        "reference": crossmatch.reference(alert),
-        "ps1_ztf": crossmatch.ps1_ztf(alert),
-        "ss_ztf": crossmatch.ss_ztf(alert),
-        "gaia_ztf": crossmatch.gaia_ztf(alert),
+        "alert": landing.alerts(staged["alert"]),
+        "cutout": landing.cutouts(staged["cutout"], survey),
     })
+    tables.update(survey.silver_tables(staged))
     return tables
 
 

@@ -26,7 +26,8 @@ from pyspark.sql import functions as F
 from lake import delta, engine, storage
 from lake.engine import batches
 from lake.gold import feature as feature_table
-from lake.gold.magstat import first_ps1, magstat
+from lake import surveys
+from lake.gold.magstat import magstat
 from lake.gold.object import objects
 from lake.stages.runner import StageRun, stage_run
 from lake.silver.correction import CORRECTION_COLUMNS, correct
@@ -65,7 +66,7 @@ def read_bucket(tasks: pa.Table, staging: str, config) -> Iterator[dict]:
     """The execution seam's ``read``: the staged inputs of each bucket of whole objects
     in ``tasks`` (nothing for a bucket without detections)."""
     for bucket in tasks.column("bucket").to_pylist():
-        def read(name):
+        def read(name, bucket=bucket):
             filesystem, path = storage.arrow_filesystem(
                 config, storage.join(staging, "feature_input", name, f"_bucket={bucket}"))
             try:
@@ -138,7 +139,8 @@ def _process(config, run: StageRun, nights, workers, with_features) -> ProcessRe
         non_detection = non_detection.join(oids, "oid", "left_semi")
     alert = delta.read_table(spark, config, "alert").join(
         oids.withColumnRenamed("oid", "objectId"), "objectId", "left_semi")
-    ps1 = first_ps1(delta.read_table(spark, config, "ps1_ztf"), alert)
+    ps1 = surveys.of(config).object_context(
+        lambda name: delta.read_table(spark, config, name), alert)
     reference = _read(spark, config, "reference")
     stats = magstat(corrected, non_detection, ps1)
     stats_path = storage.join(staging, "magstat")

@@ -21,10 +21,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+# ZTF's rules (the defaults; other surveys pass theirs to ``preprocess``)
 RB_THRESHOLD = 0.55
+QUALITY_COLUMN = "rb"
 MAX_SIGMA = 1.0
 MIN_DETECTIONS = 6
 BANDS = (1, 2)
+MAGNITUDE = ("magpsf", "sigmapsf")
+CORRECTED_MAGNITUDE = ("magpsf_corr", "sigmapsf_corr_ext")
 
 REASON_NO_DETECTIONS = "no_valid_detections"
 REASON_TOO_FEW = "too_few_detections"
@@ -104,12 +108,21 @@ def _object_corrected(detections: pd.DataFrame, objects: pd.DataFrame | None) ->
 
 
 def preprocess(detections: pd.DataFrame, objects: pd.DataFrame | None = None,
-               min_detections: int = MIN_DETECTIONS) -> PreprocessResult:
+               min_detections: int = MIN_DETECTIONS, bands=BANDS,
+               quality_column: str = QUALITY_COLUMN, quality_min: float = RB_THRESHOLD,
+               magnitude=MAGNITUDE, corrected_magnitude=CORRECTED_MAGNITUDE) -> PreprocessResult:
     """Apply ALeRCE's preprocessing; return the batch of eligible objects and a status table.
 
-    ``detections`` may carry ``oid`` as a column or as the index.
+    ``detections`` may carry ``oid`` as a column or as the index. The defaults are ZTF's
+    rules; a survey gives its own (``lake.surveys``: ``feature_rules.preprocess_kwargs()``):
+    the bands, the quality column and its cut, and the (magnitude, error) columns,
+    uncorrected and corrected.
     """
     det = detections.reset_index() if "oid" not in detections.columns else detections
+    renames = {a: b for a, b in zip((*magnitude, *corrected_magnitude),
+                                    (*MAGNITUDE, *CORRECTED_MAGNITUDE)) if a != b}
+    if renames:  # the kernels read ZTF's names: the survey's columns take them
+        det = det.drop(columns=[b for b in renames.values() if b in det.columns]).rename(columns=renames)
     all_oids = pd.Index(pd.unique(det["oid"]), name="oid")
     # A total order first, so that ties (equal mjd or rb) never depend on the order rows
     # arrived in: the same object gets the same features whatever batch it is in.
@@ -118,7 +131,7 @@ def preprocess(detections: pd.DataFrame, objects: pd.DataFrame | None = None,
     corrected = _object_corrected(det, objects)
     det["object_corrected"] = det["oid"].map(corrected).fillna(False).astype(bool)
 
-    for col in ("magpsf", "sigmapsf", "mjd", "rb"):
+    for col in ("magpsf", "sigmapsf", "mjd", quality_column):
         det[col] = pd.to_numeric(det[col], errors="coerce").astype(float)
     has_corr = {"magpsf_corr", "sigmapsf_corr_ext"} <= set(det.columns)
     if has_corr:
@@ -133,24 +146,31 @@ def preprocess(detections: pd.DataFrame, objects: pd.DataFrame | None = None,
     det["isdiffpos_sign"] = (normalize_isdiffpos(det["isdiffpos"]) if "isdiffpos" in det.columns
                              else np.ones(len(det), dtype=np.int8))
 
-    required = ["mjd", "fid", "magpsf", "sigmapsf", "mag_ml", "err_ml", "rb"]
+    numeric_bands = all(isinstance(fid, (int, np.integer)) for fid in bands)
+    required = ["mjd", "fid", "magpsf", "sigmapsf", "mag_ml", "err_ml", quality_column]
+    if not numeric_bands:  # letter bands (u..y): present, not numeric
+        required.remove("fid")
     required += [c for c in ("ra", "dec") if c in det.columns]
     values = det[required].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
     ok = np.isfinite(values).all(axis=1)
-    ok &= det["rb"].to_numpy() >= RB_THRESHOLD
+    if not numeric_bands:
+        ok &= det["fid"].notna().to_numpy()
+    ok &= det[quality_column].to_numpy() >= quality_min
     err = det["err_ml"].to_numpy()
     ok &= (err > 0.0) & (err < MAX_SIGMA)
     det = det[ok]
     # One detection per (oid, mjd): the same exposure can yield two sources; keep best rb.
-    det = det.sort_values("rb", ascending=False, kind="mergesort")
+    det = det.sort_values(quality_column, ascending=False, kind="mergesort")
     det = det.drop_duplicates(["oid", "mjd"], keep="first")
-    det["fid"] = det["fid"].astype(np.int64)
+    if numeric_bands:
+        det["fid"] = det["fid"].astype(np.int64)
     det = det.sort_values(["oid", "fid", "mjd"], kind="mergesort").reset_index(drop=True)
 
     counts = det.groupby(["oid", "fid"]).size().unstack(fill_value=0)
-    n_g = counts[1] if 1 in counts.columns else pd.Series(0, index=counts.index)
-    n_r = counts[2] if 2 in counts.columns else pd.Series(0, index=counts.index)
-    enough = (n_g >= min_detections) | (n_r >= min_detections)
+    enough = pd.Series(False, index=counts.index)
+    for fid in bands:
+        if fid in counts.columns:
+            enough |= counts[fid] >= min_detections
     eligible = enough[enough].index
 
     n_used = det.groupby("oid").size().reindex(all_oids, fill_value=0)
@@ -162,7 +182,7 @@ def preprocess(detections: pd.DataFrame, objects: pd.DataFrame | None = None,
     det = det[det["oid"].isin(eligible)].reset_index(drop=True)
     oids = np.asarray(all_oids[all_oids.isin(eligible)], dtype=object)
     batch = LightCurveBatch(oids=oids, detections=det)
-    for fid in BANDS:
+    for fid in bands:
         batch.bands[fid] = _band_arrays(det, oids, fid)
     return PreprocessResult(batch=batch, status=status)
 
