@@ -77,9 +77,10 @@ REGISTRY: tuple[Classifier, ...] = (
 )
 
 
-def resolve_models(models: Mapping | None, root=None, registry=REGISTRY) -> dict[str, ModelRef]:
-    """{entry name: its resolved model} for every entry (raises ``ModelMissing``)."""
-    return {entry.name: entry.resolve(models, root) for entry in registry}
+def resolve_models(models: Mapping | None, root=None, registry=None) -> dict[str, ModelRef]:
+    """{entry name: its resolved model} for every entry of ``registry`` (default
+    ``REGISTRY``); raises ``ModelMissing``."""
+    return {entry.name: entry.resolve(models, root) for entry in (registry or REGISTRY)}
 
 
 __all__ = ["Classifier", "REGISTRY", "FEATURES", "FIRST_ALERTS", "resolve_models"]
