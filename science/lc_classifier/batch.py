@@ -48,10 +48,11 @@ def probabilities(features_pdf: pd.DataFrame, model, levels=LEVELS) -> pd.DataFr
 
 def lc_probabilities(features_pdf: pd.DataFrame, model_dir=None, levels=LEVELS,
                      model=None) -> pd.DataFrame:
-    """``probabilities`` with the model of ``model_dir`` (a version folder or a models
-    folder with a ``current`` pointer), loaded once per process."""
+    """``probabilities`` with the model of ``model_dir`` (a resolved ``ModelRef``, a
+    version folder or a models folder with a ``current`` pointer), loaded once per process."""
     if model is None:
-        model = load_cached(model_ref(model_dir, hint="models.lc_dir"), load_model)
+        ref = model_dir if isinstance(model_dir, ModelRef) else model_ref(model_dir, hint="models.lc_dir")
+        model = load_cached(ref, load_model)
     return probabilities(features_pdf, model, levels)
 
 

@@ -43,10 +43,11 @@ def probabilities(alerts_pdf: pd.DataFrame, model, rules: bool = True,
 
 def stamp_probabilities(alerts_pdf: pd.DataFrame, model_dir=None, rules: bool = True,
                         model=None, oid_column: str | None = None) -> pd.DataFrame:
-    """``probabilities`` with the model of ``model_dir`` (a version folder or a models
-    folder with a ``current`` pointer), loaded once per process."""
+    """``probabilities`` with the model of ``model_dir`` (a resolved ``ModelRef``, a
+    version folder or a models folder with a ``current`` pointer), loaded once per process."""
     if model is None:
-        model = load_cached(model_ref(model_dir, hint="models.stamp_dir"), load_model)
+        ref = model_dir if isinstance(model_dir, ModelRef) else model_ref(model_dir, hint="models.stamp_dir")
+        model = load_cached(ref, load_model)
     return probabilities(alerts_pdf, model, rules, oid_column)
 
 
