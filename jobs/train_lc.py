@@ -5,8 +5,12 @@
     python jobs/train_lc.py --labels labels.csv --lake ROOT      # ALeRCE-format labels (oid,classALeRCE)
     python jobs/train_lc.py --labels labels.csv --lake ROOT --simulated   # both sources
 
-Writes model.joblib, metrics.json and MODEL_CARD.md into --out (default
-var/models/<classifier_name>/<version>/). With --labels, the labeled objects are joined
+Writes the model's version folder: its safe artifacts (model.json + forest.npz for the
+forest, model.json + one xgboost JSON per node for xgboost; no pickle), artifacts.json
+(their sha256, also in metrics.json and MODEL_CARD.md, checked at load), metrics.json and
+MODEL_CARD.md, into <models dir>/<classifier_name>/<version>/ (--models-dir, default
+var/models) and makes it the classifier's `current` version (the pointer the classify
+stage loads); or into --out exactly, with no pointer written. With --labels, the labeled objects are joined
 to the lake's `feature` table (objects without features are reported and dropped) and 25%
 of them (by oid hash) are held out for the metrics. Real light curves from
 ../shared/data (BTS SNe Ia, Stripe 82 RR Lyrae, ALeRCE's 100 feature vectors) are added
@@ -15,7 +19,6 @@ to training/evaluation when present (--no-real to skip).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
@@ -28,7 +31,6 @@ import pandas as pd  # noqa: E402
 
 from science.lc_classifier import TOP_OF  # noqa: E402
 from science.lc_classifier import train as lctrain  # noqa: E402
-from science.lc_classifier.card import write_model_card  # noqa: E402
 
 log = logging.getLogger("train_lc")
 DEFAULT_SHARED = REPO.parent / "shared" / "data"
@@ -66,7 +68,11 @@ def main(argv=None) -> int:
     p.add_argument("--simulated", action="store_true", help="train on simulated seasons (+ real curves)")
     p.add_argument("--backend", choices=["brf", "xgb", "both"], default="brf")
     p.add_argument("--trees", type=int, help="trees per model (default: brf 500, xgb 300)")
-    p.add_argument("--out", help="output folder (default var/models/<name>/<version>/)")
+    p.add_argument("--out", help="the version folder to write (no `current` pointer; with "
+                   "--backend both, one subfolder per backend)")
+    p.add_argument("--models-dir", default=str(REPO / "var" / "models"),
+                   help="models folder: writes <dir>/<name>/<version>/ and <dir>/<name>/current "
+                   "(default var/models of the project)")
     p.add_argument("--shared-data", default=str(DEFAULT_SHARED))
     p.add_argument("--no-real", action="store_true", help="do not use ../shared/data")
     p.add_argument("--threads", type=int, default=2)
@@ -108,11 +114,8 @@ def main(argv=None) -> int:
         metrics["timing_s"] = {"data": round(t_data, 1), "fit": round(t_fit, 1)}
         metrics["training_rows"] = int((~frame["test"]).sum())
         out = Path(args.out) / backend if args.out and len(backends) > 1 else \
-            Path(args.out) if args.out else REPO / "var" / "models" / model.name / model.version
-        out.mkdir(parents=True, exist_ok=True)
-        model.save(out / "model.joblib")
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
-        write_model_card(model, metrics, out / "MODEL_CARD.md")
+            Path(args.out) if args.out else Path(args.models_dir) / model.name / model.version
+        lctrain.write_model(model, metrics, out, pointer=not args.out)
         summary[backend] = (model, metrics, out)
         log.info("%s %s written to %s (fit %.0f s)", model.name, model.version, out, t_fit)
     print(comparison_table(summary))

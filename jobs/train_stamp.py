@@ -7,8 +7,9 @@
 --labels: a CSV with `candid` or `oid`/`objectId` and `class` (AGN, SN, VS, asteroid, bogus)
 or `classALeRCE` (light-curve classes, mapped to their stamp class). By oid, each object's
 first alert is used. Cutouts come from the lake's `cutout` table, metadata from `alert`;
-25% (by oid hash) is held out for the metrics. Writes model.pt, metrics.json and
-MODEL_CARD.md into --out (default var/models/stamp_classifier/<version>/).
+25% (by oid hash) is held out for the metrics. Writes model.pt, metrics.json,
+MODEL_CARD.md and artifacts.json (sha256) into --out (default var/models/stamp_classifier/<version>/,
+then made `current`).
 """
 from __future__ import annotations
 
@@ -108,6 +109,9 @@ def main(argv=None) -> int:
         model.save(out / "model.pt")
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
         strain.write_model_card(model, metrics, out / "MODEL_CARD.md")
+    from science.artifacts import publish   # checksums for safe loading; `current` for the default folder
+
+    publish(out, ["model.pt"], model.name, model.version, pointer=not args.out)
     log.info("%s %s written to %s", model.name, model.version, out)
     sim = metrics.get("simulated_test")
     if sim:

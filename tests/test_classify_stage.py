@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lake.stages.classify import ModelMissing, classify, model_dirs
+from lake.stages.classify import ModelMissing, classify, resolve_models
+from science import registry
 from lake.stages.ingest import ingest
 from lake.stages.process import process
 
@@ -30,7 +31,7 @@ def classified(season, spark, tmp_path_factory):
     from lake.config import load_config
 
     try:
-        model_dirs(load_config())
+        resolve_models(load_config())
     except ModelMissing as error:
         pytest.skip(str(error))
     paths, truth = season
@@ -81,3 +82,32 @@ def test_rerun_changes_nothing(classified):
     assert len(after) == len(table)
     counts = again.rows
     assert sum(counts.values()) > 0
+
+
+@pytest.mark.slow
+def test_every_registered_classifier_writes_its_rows(classified, monkeypatch):
+    """The stage runs what the registry lists: the default entries' rows are there, and
+    one more entry (the xgboost variant as a third classifier) is one more line."""
+    from science.lc_classifier import batch as lc_batch
+
+    config, result, table, _ = classified
+    assert set(result.rows) == {entry.name for entry in registry.REGISTRY}
+    assert all(result.rows[entry.name] > 0 for entry in registry.REGISTRY)
+    written = {name for entry in registry.REGISTRY for name in entry.writes}
+    assert set(table["classifier_name"]) == written
+    extra = registry.Classifier("lc_classifier_xgb", ("lc_classifier_xgb_top", "lc_classifier_xgb"),
+                                registry.FEATURES, lc_batch.probabilities, lc_batch.load_model,
+                                "lc_xgb_dir", "var/models/lc_classifier_xgb")
+    try:
+        extra.resolve(config.get("models"))
+    except ModelMissing as error:
+        pytest.skip(str(error))
+    monkeypatch.setattr(registry, "REGISTRY", (*registry.REGISTRY, extra))
+    again = classify(config, [20231101, 20231102])
+    after = deltalake.DeltaTable(os.path.join(config["lake"]["root"], "probability")).to_pandas()
+    assert set(again.rows) == {entry.name for entry in registry.REGISTRY}
+    assert set(after["classifier_name"]) == written | set(extra.writes)
+    lc_objects = set(table.loc[table["classifier_name"] == "lc_classifier", "oid"])
+    assert set(after.loc[after["classifier_name"] == "lc_classifier_xgb", "oid"]) == lc_objects
+    unchanged = after[after["classifier_name"].isin(written)]
+    assert len(unchanged) == len(table)

@@ -1,4 +1,5 @@
-"""lake.classify: the pandas batch functions behind the classification UDFs."""
+"""The classifiers' batch functions behind the classification UDFs (science/*/batch.py),
+the model pointer, the per-process cache and safe, checksum-verified loading."""
 from __future__ import annotations
 
 import gzip
@@ -9,10 +10,14 @@ import pandas as pd
 import pytest
 from astropy.io import fits
 
-import lake.classify as classify
-from lake.classify import (PROBABILITY_COLUMNS, apply_stamp_rules, lc_probabilities,
-                           stamp_probabilities)
+import science.cache as classify
+from science.artifacts import ArtifactMismatch, ModelMissing, model_ref, publish, write_pointer
 from science.lc_classifier import TAXONOMY, HierarchicalRandomForest, HierarchicalXGBoost
+from science.lc_classifier import batch as lc_batch
+from science.lc_classifier.batch import lc_probabilities
+from science.probability import PROBABILITY_COLUMNS
+from science.stamp_classifier.batch import stamp_probabilities
+from lake.surveys.ztf.rules import apply_stamp_rules
 from science.stamp_classifier import CLASSES, METADATA, StampClassifier, metadata_frame
 
 LEAVES = [c for v in TAXONOMY.values() for c in v]
@@ -38,7 +43,8 @@ def lc_dirs(tmp_path_factory):
     out = {}
     for cls, name in ((HierarchicalRandomForest, "brf"), (HierarchicalXGBoost, "xgb")):
         m = cls(n_estimators=10).fit(frame, y)
-        m.save(root / name / m.version / "model.joblib")
+        m.save(root / name / m.version)
+        write_pointer(root / name, m.version)
         out[name] = root / name
     return out
 
@@ -59,6 +65,7 @@ def stamp_dir(tmp_path_factory):
     model = StampClassifier(epochs=1, n_threads=1).fit(X, meta, y)
     path = tmp_path_factory.mktemp("stamp") / model.version
     model.save(path / "model.pt")
+    publish(path, ["model.pt"], model.name, model.version, pointer=True)
     return path.parent
 
 
@@ -119,14 +126,12 @@ def test_lc_probabilities_accepts_oid_index_and_empty(lc_dirs):
 
 
 def test_model_loaded_once_per_process(lc_dirs, monkeypatch):
-    import science.lc_classifier as lcpkg
-
     classify.clear_cache()
     calls = []
-    real_load = lcpkg.load
-    monkeypatch.setattr(lcpkg, "load", lambda p: calls.append(p) or real_load(p))
+    real_load = lc_batch.load_model
+    monkeypatch.setattr(lc_batch, "load_model", lambda p: calls.append(p) or real_load(p))
     frame, _ = synthetic_features(1)
-    run = classify.lc_udf(lc_dirs["brf"])
+    run = lc_batch.lc_udf(lc_dirs["brf"])
     outs = list(run(iter([frame.iloc[:5], frame.iloc[5:10], frame.iloc[10:]])))
     assert len(calls) == 1 and sum(len(o) for o in outs) == len(frame) * 18
 
@@ -153,20 +158,115 @@ def test_stamp_rules_keep_ssdistnr_sentinel_and_far_objects():
     assert np.allclose(apply_stamp_rules(pdf, p, CLASSES), p)
 
 
-def test_udf_resolves_newest_version(tmp_path, lc_dirs):
-    frame, y = synthetic_features(3, seed=9)
-    old = HierarchicalRandomForest(n_estimators=3, random_state=1).fit(frame, y)
-    old.save(tmp_path / "a" / "model.joblib")
+def test_pointer_wins_over_a_newer_planted_folder(tmp_path):
     import os
     import time
 
-    new = HierarchicalRandomForest(n_estimators=3, random_state=2).fit(frame.iloc[::-1], y[::-1])
-    new.save(tmp_path / "b" / "model.joblib")
+    frame, y = synthetic_features(3, seed=9)
+    real = HierarchicalRandomForest(n_estimators=3, random_state=1).fit(frame, y)
+    real.save(tmp_path / "real")
+    write_pointer(tmp_path, "real")
+    planted = HierarchicalRandomForest(n_estimators=3, random_state=2).fit(frame.iloc[::-1], y[::-1])
+    planted.save(tmp_path / "planted")
     t = time.time()
-    os.utime(tmp_path / "a" / "model.joblib", (t - 100, t - 100))
-    assert classify.resolve_artifact(tmp_path, "model.joblib") == tmp_path / "b" / "model.joblib"
-    with pytest.raises(FileNotFoundError):
-        classify.resolve_artifact(tmp_path / "none", "model.joblib")
+    os.utime(tmp_path / "real" / "artifacts.json", (t - 100, t - 100))   # the planted one is newer
+    assert model_ref(tmp_path).path == (tmp_path / "real").resolve()
+    assert model_ref(tmp_path, version="planted").path == (tmp_path / "planted").resolve()   # a pin
+    classify.clear_cache()
+    rows = lc_probabilities(frame, tmp_path)
+    assert set(rows["classifier_version"]) == {real.version}
+    with pytest.raises(ModelMissing, match="make models"):
+        model_ref(tmp_path / "none")
+    (tmp_path / "current").write_text("../real\n")               # a pointer cannot leave the folder
+    with pytest.raises(ModelMissing, match="invalid model version"):
+        model_ref(tmp_path)
+
+
+def test_relative_models_folder_is_not_read_from_the_current_directory(tmp_path, monkeypatch):
+    frame, y = synthetic_features(2, seed=3)
+    planted = HierarchicalRandomForest(n_estimators=2).fit(frame, y)
+    planted.save(tmp_path / "var" / "models" / "lc_x" / "v1")
+    write_pointer(tmp_path / "var" / "models" / "lc_x", "v1")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelMissing):   # resolved against the project root, not the cwd
+        model_ref("var/models/lc_x")
+    assert model_ref("var/models/lc_x", root=tmp_path).path == (tmp_path / "var/models/lc_x/v1").resolve()
+
+
+@pytest.mark.parametrize("backend", ["brf", "xgb"])
+def test_tampered_artifact_is_refused(lc_dirs, backend, tmp_path):
+    import shutil
+
+    source = model_ref(lc_dirs[backend]).path
+    copy = tmp_path / source.name
+    shutil.copytree(source, copy)
+    payload = sorted(p for p in copy.iterdir() if p.name not in ("artifacts.json", "model.json"))[0]
+    data = bytearray(payload.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    payload.write_bytes(bytes(data))
+    classify.clear_cache()
+    with pytest.raises(ArtifactMismatch, match="sha256"):
+        lc_probabilities(synthetic_features(1)[0], copy)
+    meta = copy / "model.json"      # the metadata is covered too
+    shutil.copy(source / payload.name, payload)
+    meta.write_text(meta.read_text().replace('"Periodic"', '"Periodik"', 1))
+    with pytest.raises(ArtifactMismatch, match="model.json"):
+        lc_probabilities(synthetic_features(1)[0], copy)
+
+
+def test_manifest_changed_after_resolution_is_refused(lc_dirs, tmp_path):
+    import shutil
+
+    from science.artifacts import write_manifest
+
+    copy = tmp_path / "v"
+    shutil.copytree(model_ref(lc_dirs["brf"]).path, copy)
+    ref = model_ref(copy)
+    (copy / "forest.npz").write_bytes(b"not a forest")
+    write_manifest(copy, ["model.json", "forest.npz"], "lc_classifier", "x")   # re-signed by someone
+    classify.clear_cache()
+    with pytest.raises(ArtifactMismatch, match="changed since"):
+        lc_batch.load_model(ref)
+
+
+@pytest.mark.parametrize("backend", ["brf", "xgb"])
+def test_loading_never_unpickles(lc_dirs, backend, monkeypatch):
+    import pickle
+
+    import joblib
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model artifact was unpickled")
+
+    real_np_load = np.load
+
+    def np_load(*args, **kwargs):
+        assert kwargs.get("allow_pickle") is False
+        return real_np_load(*args, **kwargs)
+
+    for module, name in ((pickle, "load"), (pickle, "loads"), (pickle, "Unpickler"), (joblib, "load")):
+        monkeypatch.setattr(module, name, refuse)
+    monkeypatch.setattr(np, "load", np_load)
+    classify.clear_cache()
+    folder = model_ref(lc_dirs[backend]).path
+    assert not any(p.suffix in (".joblib", ".pkl", ".pickle") for p in folder.iterdir())
+    out = lc_probabilities(synthetic_features(1)[0], lc_dirs[backend])
+    check_rows(out)
+
+
+def test_safe_forest_is_bit_identical_to_sklearn(lc_dirs):
+    from science.lc_classifier.artifact import load
+
+    frame, y = synthetic_features()
+    trained = HierarchicalRandomForest(n_estimators=10).fit(frame, y)   # same data and seed
+    loaded = load(model_ref(lc_dirs["brf"]).path)
+    assert loaded.version == trained.version
+    X = synthetic_features(4, seed=12)[0]
+    X.iloc[:5, 1:4] = np.nan
+    trained.use_compiled = False                     # scikit-learn's own predict_proba
+    ref = trained.predict_proba_hierarchical(X)
+    got = loaded.predict_proba_hierarchical(X)
+    assert np.array_equal(got[0], ref[0]) and np.array_equal(got[1], ref[1])
 
 
 def test_metadata_of_alert_rows_complete():

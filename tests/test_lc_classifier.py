@@ -68,7 +68,7 @@ def test_estimator_interface_and_save_load_round_trip(frame, which, request, tmp
     assert "last_mjd_before_fid_1" not in model.feature_names_in_   # absolute times are not inputs
     assert len(model.feature_names_in_) == model.n_features_in_ > 150
     assert model.version.startswith("1.0.0+") and len(model.training_data_hash_) == 64
-    path = model.save(tmp_path / "m" / "model.joblib")
+    path = model.save(tmp_path / "m")
     back = load(tmp_path / "m")
     X = frame.head(40)
     assert np.array_equal(back.predict_proba(X), model.predict_proba(X))

@@ -154,7 +154,7 @@ def test_preprocess_takes_another_surveys_rules():
 
 
 def test_ztf_stamp_rules_are_the_classifiers():
-    from lake.classify import apply_stamp_rules
+    from lake.surveys.ztf.rules import apply_stamp_rules
 
     pdf = pd.DataFrame({"ssdistnr": [-999.0, 1.2, 7.0, -999.0],
                         "isdiffpos": ["t", "t", "t", "f"],

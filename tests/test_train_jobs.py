@@ -79,7 +79,7 @@ def test_train_lc_from_labels_and_lake(demo_lake, shared_data, tmp_path):
     for needle in (model.version, model.training_data_hash_, "Feature list", "Multiband_period"):
         assert needle in card
     # the artifact classifies the lake's own rows through the inference function
-    from lake.classify import lc_probabilities
+    from science.lc_classifier.batch import lc_probabilities
 
     rows = lc_probabilities(features, out)
     assert rows["oid"].nunique() == len(oids) and set(rows["classifier_version"]) == {model.version}

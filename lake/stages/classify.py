@@ -1,7 +1,7 @@
-"""Classification stage: the light-curve classifier on every featurized object touched
-by the night(s), the stamp classifier on each such object's first alert, both applied as
-pandas UDFs (``mapInPandas``; the model is loaded once per worker process), written to
-``probability`` with one MERGE.
+"""Classification stage: every classifier of ``science.registry`` on the input it names
+(the light-curve classifier on every featurized object touched by the night(s), the stamp
+classifier on each such object's first alert), applied as pandas UDFs (``mapInPandas``;
+the model is loaded once per worker process), written to ``probability`` with one MERGE.
 
 Each object, classifier and level gets one row per class (probabilities summing to 1,
 ranking 1 = most probable); re-running replaces rows whose values changed and nothing else.
@@ -10,21 +10,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 from pyspark.sql import Window, functions as F
 
 from lake import delta, engine, storage
+from lake.config import CONF_DIR
 from lake.stages.process import touched_objects
 from lake.stages.runner import stage_run
+from science import registry
+from science.artifacts import ModelMissing  # noqa: F401  (jobs/classify.py catches it from here)
+from science.probability import PROBABILITY_SCHEMA
 
 log = logging.getLogger(__name__)
 
 STAMP_COLUMNS = ("cutoutScience", "cutoutTemplate", "cutoutDifference")
-
-
-class ModelMissing(RuntimeError):
-    pass
 
 
 @dataclass
@@ -35,19 +34,19 @@ class ClassifyResult:
     seconds: float
 
 
-def model_dirs(config: dict) -> dict[str, Path]:
-    models = config.get("models") or {}
-    dirs = {"lc": Path(models.get("lc_dir") or "var/models/lc_classifier"),
-            "stamp": Path(models.get("stamp_dir") or "var/models/stamp_classifier")}
-    for kind, path in dirs.items():
-        from lake.classify import LC_ARTIFACT, STAMP_ARTIFACT, resolve_artifact
+def resolve_models(config: dict) -> dict:
+    """Every registered classifier's model as the settings say (``science.registry``);
+    relative models folders are relative to the project root (the directory holding
+    ``conf/``), never to the current directory. Raises ``ModelMissing``."""
+    return registry.resolve_models(config.get("models"), root=CONF_DIR.parent)
 
-        try:
-            resolve_artifact(path, LC_ARTIFACT if kind == "lc" else STAMP_ARTIFACT)
-        except FileNotFoundError:
-            raise ModelMissing(f"no trained {kind} model under {path.resolve()}: "
-                               f"run `make models` (or set models.{kind}_dir)") from None
-    return {kind: path.resolve() for kind, path in dirs.items()}
+
+def feature_rows(spark, config: dict, oids):
+    """The feature rows of the touched objects that have features (None: no table yet)."""
+    if not delta.table_exists(config, "feature"):
+        return None
+    return (delta.read_table(spark, config, "feature")
+            .join(oids, "oid", "left_semi").filter(F.col("reason").isNull()))
 
 
 def first_alerts(spark, config: dict, oids):
@@ -61,33 +60,32 @@ def first_alerts(spark, config: dict, oids):
     return alert.join(cutout, "candid", "left").withColumnRenamed("objectId", "oid")
 
 
-def classify(config: dict, nights: list[int] | None = None, inputs: str = "") -> ClassifyResult:
-    from lake.classify import PROBABILITY_SCHEMA, lc_udf, stamp_udf
+# The input rows each registry entry names (science.registry.FEATURES / FIRST_ALERTS).
+INPUTS = {registry.FEATURES: feature_rows, registry.FIRST_ALERTS: first_alerts}
 
-    dirs = model_dirs(config)
+
+def classify(config: dict, nights: list[int] | None = None, inputs: str = "") -> ClassifyResult:
+    models = resolve_models(config)
     rows = {}
     with stage_run(config, "classify", night=nights[-1] if nights else None,
                    inputs=inputs) as run:
         spark, staging = run.spark, run.staging
         counts = {}
         oids = touched_objects(spark, config, nights)
-        frames = []
-        if delta.table_exists(config, "feature"):
-            features = (delta.read_table(spark, config, "feature")
-                        .join(oids, "oid", "left_semi").filter(F.col("reason").isNull()))
-            frames.append(("lc", features.mapInPandas(lc_udf(str(dirs["lc"])),
-                                                      PROBABILITY_SCHEMA)))
-        frames.append(("stamp", first_alerts(spark, config, oids).mapInPandas(
-            stamp_udf(str(dirs["stamp"])), PROBABILITY_SCHEMA)))
         probability = None
-        for kind, frame in frames:
+        for entry in registry.REGISTRY:
+            frame = INPUTS[entry.input](spark, config, oids)
+            if frame is None:
+                continue
+            frame = frame.mapInPandas(entry.udf(models[entry.name]), PROBABILITY_SCHEMA)
             # Materialize each classifier's rows once (the UDF must not run twice).
-            path = storage.join(staging, kind)
+            path = storage.join(staging, entry.name)
             frame.write.parquet(engine.spark_path(config, path))
             staged = spark.read.parquet(engine.spark_path(config, path))
-            rows[kind] = staged.count()
+            rows[entry.name] = staged.count()
             probability = staged if probability is None else probability.unionByName(staged)
-        counts["probability"] = delta.merge_into(spark, config, "probability", probability)
+        if probability is not None and sum(rows.values()):
+            counts["probability"] = delta.merge_into(spark, config, "probability", probability)
         n_objects = oids.count()
         log.info("classified %d objects: %s probability rows", n_objects, rows)
         run.succeeded(rows_in=n_objects, rows_out=sum(rows.values()), tables=counts)

@@ -82,6 +82,49 @@ class PackedForests:
         self.n_columns = col
         self.min_features = int(self.feature.max(initial=0)) + 1
 
+    # --- flat-array persistence (np.savez / np.load(allow_pickle=False)) ---------------
+    ARRAYS = ("feature", "threshold", "right", "leaf_off", "values", "roots", "tree_col", "tree_k",
+              "widths", "n_trees")
+    DTYPES = {"feature": np.uint32, "threshold": np.float32, "right": np.uint32, "leaf_off": np.uint32,
+              "values": np.float64, "roots": np.uint64, "tree_col": np.int64, "tree_k": np.int64,
+              "widths": np.int64, "n_trees": np.int64}
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Every array the kernel needs, plain numeric dtypes only."""
+        out = {name: np.asarray(getattr(self, name)) for name in self.ARRAYS}
+        return {name: a.astype(self.DTYPES[name], copy=False) for name, a in out.items()}
+
+    @classmethod
+    def from_arrays(cls, arrays) -> "PackedForests":
+        """The packed forests back from ``to_arrays()`` (checked for consistency, so a
+        malformed file fails here rather than indexing out of bounds in the kernel)."""
+        self = cls.__new__(cls)
+        for name in cls.ARRAYS:
+            a = np.asarray(arrays[name])
+            if a.dtype != cls.DTYPES[name] or a.ndim != 1:
+                raise ValueError(f"packed forest array {name}: {a.dtype}{a.shape}, expected 1-d "
+                                 f"{np.dtype(cls.DTYPES[name])}")
+            setattr(self, name, np.ascontiguousarray(a))
+        n_nodes, n_values = len(self.feature), len(self.values)
+        if not (len(self.threshold) == len(self.right) == len(self.leaf_off) == n_nodes):
+            raise ValueError("packed forest node arrays differ in length")
+        if len(self.roots) != len(self.tree_col) or len(self.roots) != len(self.tree_k) or \
+                len(self.widths) != len(self.n_trees) or int(self.n_trees.sum()) != len(self.roots):
+            raise ValueError("packed forest tree arrays are inconsistent")
+        leaf = np.isnan(self.threshold)
+        ids = np.arange(n_nodes)
+        tree_of = np.searchsorted(self.roots.astype(np.int64), ids, side="right") - 1
+        if n_nodes and ((tree_of < 0).any() or self.right.max() >= n_nodes
+                        or self.roots.max() >= n_nodes or (~leaf & (ids + 1 >= n_nodes)).any()
+                        or (self.leaf_off[leaf].astype(np.int64) + self.tree_k[tree_of[leaf]]).max(initial=0)
+                        > n_values or (self.tree_col + self.tree_k).max(initial=0) > self.widths.sum()):
+            raise ValueError("packed forest indices out of bounds")
+        self.widths = [int(k) for k in self.widths]
+        self.n_trees = [int(t) for t in self.n_trees]
+        self.n_columns = int(sum(self.widths))
+        self.min_features = int(self.feature.max(initial=0)) + 1
+        return self
+
     def predict_proba(self, X: np.ndarray) -> list[np.ndarray]:
         X = np.ascontiguousarray(X, dtype=np.float32)
         if X.ndim != 2 or X.shape[1] < self.min_features:

@@ -75,8 +75,56 @@ def data_hash(X: pd.DataFrame, y) -> str:
     return h.hexdigest()
 
 
-class _Hierarchical(BaseEstimator, ClassifierMixin):
-    """Shared logic: hierarchy, feature alignment, missing values, persistence."""
+class HierarchyPredictor:
+    """The prediction side of the hierarchy, shared by the trained estimators and the
+    models loaded from their safe artifacts (``artifact.PackedHierarchy``). Needs
+    ``feature_names_in_``, ``top_classes_``, ``leaf_classes_``, ``classes_``,
+    ``_prepare(M)`` and ``_node_probas(M)``."""
+
+    def _matrix(self, X) -> np.ndarray:
+        """Feature matrix in the model's column order, float32, missing handled."""
+        if isinstance(X, pd.DataFrame):
+            cols = self.feature_names_in_
+            present = [c for c in cols if c in X.columns]
+            if len(present) == len(cols):
+                M = X[cols].to_numpy(dtype=np.float32, na_value=np.nan)
+            else:
+                M = np.full((len(X), len(cols)), np.nan, np.float32)
+                idx = [cols.index(c) for c in present]
+                M[:, idx] = X[present].to_numpy(dtype=np.float32, na_value=np.nan)
+        else:
+            M = np.asarray(X, dtype=np.float32)
+            if M.ndim != 2 or M.shape[1] != len(self.feature_names_in_):
+                raise ValueError(f"expected {len(self.feature_names_in_)} feature columns")
+        M = np.array(M, dtype=np.float32, copy=True)
+        M[~np.isfinite(M)] = np.nan
+        return self._prepare(M)
+
+    def predict_proba_hierarchical(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """(top probabilities (n, n_top) in ``top_classes_`` order, leaf probabilities
+        (n, n_leaf) in ``classes_`` order), with P(leaf) = P(top) x P(leaf | top)."""
+        M = self._matrix(X)
+        p_top, conds = self._node_probas(M)
+        parts = [p_top[:, [j]] * conds[t] for j, t in enumerate(self.top_classes_)]
+        p_leaf = np.hstack(parts) if parts else np.zeros((len(M), 0))
+        return p_top, p_leaf
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Leaf probabilities (n, n_leaf), columns in ``classes_`` order."""
+        return self.predict_proba_hierarchical(X)[1]
+
+    def predict_top_proba(self, X) -> np.ndarray:
+        return self.predict_proba_hierarchical(X)[0]
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def predict_top(self, X) -> np.ndarray:
+        return np.array(self.top_classes_)[np.argmax(self.predict_top_proba(X), axis=1)]
+
+
+class _Hierarchical(HierarchyPredictor, BaseEstimator, ClassifierMixin):
+    """Shared logic of the trained estimators: fitting, sub-models, persistence."""
 
     name = "lc_classifier"
     backend = "?"
@@ -101,26 +149,6 @@ class _Hierarchical(BaseEstimator, ClassifierMixin):
 
     def _prepare(self, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError  # pragma: no cover
-
-    # --- API ---------------------------------------------------------------------
-    def _matrix(self, X) -> np.ndarray:
-        """Feature matrix in the model's column order, float32, missing handled."""
-        if isinstance(X, pd.DataFrame):
-            cols = self.feature_names_in_
-            present = [c for c in cols if c in X.columns]
-            if len(present) == len(cols):
-                M = X[cols].to_numpy(dtype=np.float32, na_value=np.nan)
-            else:
-                M = np.full((len(X), len(cols)), np.nan, np.float32)
-                idx = [cols.index(c) for c in present]
-                M[:, idx] = X[present].to_numpy(dtype=np.float32, na_value=np.nan)
-        else:
-            M = np.asarray(X, dtype=np.float32)
-            if M.ndim != 2 or M.shape[1] != len(self.feature_names_in_):
-                raise ValueError(f"expected {len(self.feature_names_in_)} feature columns")
-        M = np.array(M, dtype=np.float32, copy=True)
-        M[~np.isfinite(M)] = np.nan
-        return self._prepare(M)
 
     def fit(self, X, y):
         """Fit the top model and one model per top class. ``X``: DataFrame of features
@@ -165,28 +193,6 @@ class _Hierarchical(BaseEstimator, ClassifierMixin):
         return p_top, {t: self._proba(self.leaf_models_[t], M, len(self.leaf_classes_[t]))
                        for t in self.top_classes_}
 
-    def predict_proba_hierarchical(self, X) -> tuple[np.ndarray, np.ndarray]:
-        """(top probabilities (n, n_top) in ``top_classes_`` order, leaf probabilities
-        (n, n_leaf) in ``classes_`` order), with P(leaf) = P(top) x P(leaf | top)."""
-        M = self._matrix(X)
-        p_top, conds = self._node_probas(M)
-        parts = [p_top[:, [j]] * conds[t] for j, t in enumerate(self.top_classes_)]
-        p_leaf = np.hstack(parts) if parts else np.zeros((len(M), 0))
-        return p_top, p_leaf
-
-    def predict_proba(self, X) -> np.ndarray:
-        """Leaf probabilities (n, n_leaf), columns in ``classes_`` order."""
-        return self.predict_proba_hierarchical(X)[1]
-
-    def predict_top_proba(self, X) -> np.ndarray:
-        return self.predict_proba_hierarchical(X)[0]
-
-    def predict(self, X) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
-
-    def predict_top(self, X) -> np.ndarray:
-        return np.array(self.top_classes_)[np.argmax(self.predict_top_proba(X), axis=1)]
-
     def set_n_jobs(self, n_jobs: int):
         """Threads used by predict (and later fits) in every sub-model; inference in a
         Spark worker uses 1 (one worker process per core)."""
@@ -200,19 +206,13 @@ class _Hierarchical(BaseEstimator, ClassifierMixin):
         return self
 
     # --- persistence ---------------------------------------------------------------
-    def save(self, path) -> Path:
-        import joblib
+    def save(self, folder) -> Path:
+        """Write the safe artifacts (``model.json`` + ``forest.npz`` or one xgboost JSON
+        per node, and ``artifacts.json`` with their sha256) into ``folder``; see
+        ``artifact.py``. Load them with ``science.lc_classifier.load(folder)``."""
+        from .artifact import save_model
 
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        joblib.dump(self, path, compress=3)
-        return path
-
-    @staticmethod
-    def load(path):
-        import joblib
-
-        return joblib.load(path)
+        return save_model(self, folder)
 
 
 class HierarchicalRandomForest(_Hierarchical):
@@ -255,18 +255,23 @@ class HierarchicalRandomForest(_Hierarchical):
         # all trees of the four forests in one compiled pass (bit-identical to sklearn's)
         if not self.use_compiled:
             return super()._node_probas(M)
+        nodes, forests = self.packed()
+        probas = {id(m): p[:, m.order_] for m, p in zip(nodes, forests.predict_proba(M))}
+
+        def get(model):
+            return np.ones((len(M), 1)) if isinstance(model, tuple) else probas[id(model)]
+        return get(self.top_model_), {t: get(self.leaf_models_[t]) for t in self.top_classes_}
+
+    def packed(self):
+        """(the forests of the hierarchy, in the order top then leaves of each top class,
+        their ``PackedForests``), built once."""
         packed = self.__dict__.get("_packed")
         if packed is None:
             from .fastforest import PackedForests
 
             nodes = [m for m in (self.top_model_, *self.leaf_models_.values()) if not isinstance(m, tuple)]
             packed = self._packed = (nodes, PackedForests(nodes))
-        nodes, forests = packed
-        probas = {id(m): p[:, m.order_] for m, p in zip(nodes, forests.predict_proba(M))}
-
-        def get(model):
-            return np.ones((len(M), 1)) if isinstance(model, tuple) else probas[id(model)]
-        return get(self.top_model_), {t: get(self.leaf_models_[t]) for t in self.top_classes_}
+        return packed
 
     def __getstate__(self):
         state = dict(super().__getstate__())   # a copy: never drop it from the live model

@@ -284,10 +284,9 @@ def train_default(out_dir=None, backend: str = "brf", n_estimators: int | None =
                   shared_data=None, seasons=DEFAULT_SEASONS, n_threads: int = 2,
                   cache_dir=REPO / "var" / "cache", sources=None,
                   transfer_check: bool = True) -> tuple[object, dict, Path]:
-    """Build the training set, fit, evaluate, write ``model.joblib``, ``metrics.json`` and
-    ``MODEL_CARD.md`` into ``out_dir`` (default ``var/models/<name>/<version>/``)."""
-    from .card import write_model_card
-
+    """Build the training set, fit, evaluate, write the model's version folder
+    (``write_model``) into ``out_dir`` (default ``var/models/<name>/<version>/``, then made
+    the ``current`` one)."""
     t0 = time.perf_counter()
     frame = training_frames(shared_data, seasons, n_threads, cache_dir)
     t1 = time.perf_counter()
@@ -299,12 +298,24 @@ def train_default(out_dir=None, backend: str = "brf", n_estimators: int | None =
     metrics["timing_s"] = {"features": round(t1 - t0, 1), "fit": round(t2 - t1, 1)}
     metrics["training_rows"] = int((~frame["test"]).sum())
     out = Path(out_dir) if out_dir else REPO / "var" / "models" / model.name / model.version
-    out.mkdir(parents=True, exist_ok=True)
-    model.save(out / "model.joblib")
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    write_model_card(model, metrics, out / "MODEL_CARD.md")
+    write_model(model, metrics, out, pointer=out_dir is None)
     return model, metrics, out
 
 
+def write_model(model, metrics: dict, out, pointer: bool = False) -> Path:
+    """Write a trained model's version folder: the safe artifacts (``artifact.py``),
+    ``metrics.json`` and ``MODEL_CARD.md``, each artifact's sha256 recorded in all three;
+    with ``pointer``, make it the ``current`` model of its parent folder."""
+    from ..artifacts import publish
+    from .card import write_model_card
+
+    out = Path(out)
+    model.save(out)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+    write_model_card(model, metrics, out / "MODEL_CARD.md")
+    metrics["artifacts"] = publish(out, pointer=pointer)
+    return out
+
+
 __all__ = ["simulated_set", "real_sets", "training_frames", "evaluate", "level_metrics", "share",
-           "real_metrics", "fit", "full_metrics", "train_default", "is_test", "TAXONOMY"]
+           "real_metrics", "fit", "full_metrics", "train_default", "write_model", "is_test", "TAXONOMY"]

@@ -43,7 +43,7 @@ def simulated_set(seeds, per_class: int, alerts_per_night: int = 6000, nights: i
 
 
 def real_metrics(model, shared_data) -> dict:
-    from lake.classify import apply_stamp_rules
+    from lake.surveys.ztf.rules import apply_stamp_rules
 
     real = sdata.real_labeled_alerts(shared_data)
     if real.empty:

@@ -1,0 +1,67 @@
+"""The stamp classifier's batch function (the body of its classification UDF): alert
+rows with cutouts -> ``stamp_classifier`` probability rows (AGN, SN, VS, asteroid, bogus),
+with the ZTF survey's rules (``lake.surveys.ztf.rules``) on top.
+
+Input: one row per alert with ``oid`` (or ``objectId``), the three cutouts
+(``cutoutScience``, ``cutoutTemplate``, ``cutoutDifference``: gzipped FITS bytes, or
+already decoded arrays) and the candidate's metadata columns (``model.METADATA``; missing
+ones count as missing values). One set of rows per input row: the stage passes each
+object's first alert.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from ..artifacts import ModelRef, model_ref, read_verified
+from ..cache import load_cached
+from ..probability import empty_rows, long_rows
+from lake.surveys.ztf.rules import apply_stamp_rules  # the stamp classifier is ZTF's
+
+ARTIFACT = "model.pt"
+
+
+def load_model(ref: ModelRef):
+    """The registry's loader: every file of the version folder checked against its
+    recorded sha256, then the network loaded (``StampClassifier.load``)."""
+    from .model import StampClassifier
+
+    read_verified(ref)
+    return StampClassifier.load(ref.path / ARTIFACT)
+
+
+def probabilities(alerts_pdf: pd.DataFrame, model, rules: bool = True,
+                  oid_column: str | None = None) -> pd.DataFrame:
+    """Probability rows of a batch of alerts."""
+    if len(alerts_pdf) == 0:
+        return empty_rows()
+    col = oid_column or ("oid" if "oid" in alerts_pdf.columns else "objectId")
+    probs = model.predict_proba_alerts(alerts_pdf)
+    if rules:
+        probs = apply_stamp_rules(alerts_pdf, probs, model.classes_)
+    return long_rows(alerts_pdf[col].to_numpy(), probs, model.classes_, model.name, model.version)
+
+
+def stamp_probabilities(alerts_pdf: pd.DataFrame, model_dir=None, rules: bool = True,
+                        model=None, oid_column: str | None = None) -> pd.DataFrame:
+    """``probabilities`` with the model of ``model_dir`` (a resolved ``ModelRef``, a
+    version folder or a models folder with a ``current`` pointer), loaded once per process."""
+    if model is None:
+        ref = model_dir if isinstance(model_dir, ModelRef) else model_ref(model_dir, hint="models.stamp_dir")
+        model = load_cached(ref, load_model)
+    return probabilities(alerts_pdf, model, rules, oid_column)
+
+
+def stamp_udf(model_dir, rules: bool = True):
+    """A mapInPandas function: iterator of alert batches -> probability rows."""
+    ref = model_dir if isinstance(model_dir, ModelRef) else model_ref(model_dir, hint="models.stamp_dir")
+
+    def run(batches):
+        model = None
+        for pdf in batches:
+            if model is None:
+                model = load_cached(ref, load_model)
+            yield probabilities(pdf, model, rules)
+    return run
+
+
+__all__ = ["probabilities", "stamp_probabilities", "stamp_udf", "load_model", "apply_stamp_rules"]
