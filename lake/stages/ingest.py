@@ -102,8 +102,11 @@ def read_alert_files(files: pa.Table, config, chunk_alerts: int) -> Iterator[pa.
 
 
 def decode_batch(batch: pa.Table, run_id: str, keep_raw_avro: bool) -> dict[str, pa.Table]:
-    """The execution seam's ``fn``: decode a batch of alert files into staging tables."""
-    return decode_items((SourceItem(**row) for row in batch.to_pylist()), run_id, keep_raw_avro)
+    """The execution seam's ``fn``: decode a batch of alert files into staging tables,
+    flat on every engine (nested records exploded into columns: the embedded engine cannot
+    select nested fields read back from Delta, ``lake.engine.NESTED_COLUMNS_SUPPORTED``)."""
+    columns = [batch.column(name).to_pylist() for name in ITEM_SCHEMA.names]  # column-wise: fast
+    return decode_items((SourceItem(*values) for values in zip(*columns)), run_id, keep_raw_avro)
 
 
 def staged_nights(batch: pa.Table, tables: dict[str, pa.Table]) -> dict:
