@@ -8,7 +8,6 @@ import glob
 import inspect
 import io
 import math
-import os
 
 import duckdb
 import fastavro
