@@ -375,8 +375,10 @@ def _diff_json(a, b, where: str = "") -> list[str]:
     return [] if a == b else [f"{where}: {json.dumps(a)[:150]} != {json.dumps(b)[:150]}"]
 
 
-def _compare_hashed(kind: str, a: dict, b: dict) -> list[str]:
-    problems = []
+def _compare_hashed(kind: str, a: dict, b: dict, list_equal: bool = True) -> list[str]:
+    """Differences between two sets of hashed tables (printed); equal ones are printed
+    one by one, or counted when ``list_equal`` is False (the many published files)."""
+    problems, equal = [], 0
     for name in sorted(set(a) | set(b)):
         if name not in a or name not in b:
             notes = [f"only in {'B' if name not in a else 'A'}"]
@@ -403,7 +405,11 @@ def _compare_hashed(kind: str, a: dict, b: dict) -> list[str]:
             problems.append(f"{kind} {name}: {'; '.join(notes)}")
             print(f"DIFFERENT {kind:<8} {name}: {'; '.join(notes)}")
         else:
-            print(f"equal     {kind:<8} {name} ({a[name]['rows']} rows)")
+            equal += 1
+            if list_equal:
+                print(f"equal     {kind:<8} {name} ({a[name]['rows']} rows)")
+    if not list_equal:
+        print(f"equal     {kind:<8} {equal} of {len(set(a) | set(b))} files")
     return problems
 
 
@@ -421,7 +427,8 @@ def compare(path_a: Path, path_b: Path, strict_versions: bool = False) -> int:
             only_b = sorted(set(pub_b["files"]) - set(pub_a["files"]))
             problems.append("published files")
             print(f"DIFFERENT published files: only in A {only_a[:10]}, only in B {only_b[:10]}")
-        problems += _compare_hashed("parquet", pub_a["parquet"], pub_b["parquet"])
+        problems += _compare_hashed("parquet", pub_a["parquet"], pub_b["parquet"],
+                                    list_equal=False)
         for name in sorted(set(pub_a["documents"]) | set(pub_b["documents"])):
             diffs = _diff_json(pub_a["documents"].get(name), pub_b["documents"].get(name))
             if diffs:
