@@ -21,7 +21,7 @@ def test_a_failing_stage_records_its_error_and_removes_its_staging(lake_config, 
             staging = run.staging
             os.makedirs(staging)
             open(os.path.join(staging, "part"), "w").close()
-            1 / 0
+            raise ZeroDivisionError("division by zero")
     assert not os.path.exists(staging)
     runs = _runs(lake_config)
     assert list(runs["status"]) == ["failed"] and list(runs["night"]) == [20181129]
