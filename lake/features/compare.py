@@ -63,3 +63,51 @@ def compare_with_alerce(ours: pd.DataFrame, alerce: pd.DataFrame) -> pd.DataFram
             "note": _note(col),
         }
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def agreement_with_reference(ours: pd.DataFrame, reference: pd.DataFrame,
+                             rtol: float = 0.05, atol: float = 1e-9) -> pd.DataFrame:
+    """Per-feature, per-object agreement of two tables of the *same* objects.
+
+    A value agrees when both are NaN, or both are finite and
+    ``|ours - ref| <= rtol * max(|ours|, |ref|) + atol``. Returns one row per feature of
+    ``reference``: ``n_objects``, ``n_agree``, ``fraction`` and the worst object.
+
+    >>> a = pd.DataFrame({'x': [1.0, 2.0, np.nan]}, index=list('abc'))
+    >>> b = pd.DataFrame({'x': [1.04, 3.0, np.nan]}, index=list('abc'))
+    >>> agreement_with_reference(a, b).loc['x', ['n_agree', 'worst_oid']].tolist()
+    [2, 'b']
+    """
+    ours = ours.reindex(reference.index)
+    rows = {}
+    for col in reference.columns:
+        y = pd.to_numeric(reference[col], errors="coerce").to_numpy(float)
+        x = (pd.to_numeric(ours[col], errors="coerce").to_numpy(float) if col in ours.columns
+             else np.full(len(y), np.nan))
+        both_nan = np.isnan(x) & np.isnan(y)
+        with np.errstate(invalid="ignore"):
+            gap = np.abs(x - y)
+            close = gap <= rtol * np.maximum(np.abs(x), np.abs(y)) + atol
+            rel = np.where(both_nan, 0.0, np.where(np.isfinite(gap),
+                                                   gap / (np.maximum(np.abs(x), np.abs(y)) + atol),
+                                                   np.inf))
+        ok = both_nan | close
+        worst = int(np.argmax(rel)) if len(rel) else 0
+        rows[col] = {"n_objects": len(y), "n_agree": int(ok.sum()), "fraction": float(ok.mean()),
+                     "worst_oid": reference.index[worst] if len(rel) else None,
+                     "worst_ours": x[worst] if len(x) else np.nan,
+                     "worst_reference": y[worst] if len(y) else np.nan}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def feature_group(name: str) -> str:
+    """The feature group a column belongs to, for summary tables.
+
+    >>> feature_group('Harmonics_mag_3_1'), feature_group('Power_rate_1/2'), feature_group('Mean_2')
+    ('Harmonics', 'Power_rate', 'other')
+    """
+    for prefix in ("Harmonics", "Psi", "MHPS", "SPM", "GP_DRW", "Power_rate", "Period_band",
+                   "delta_period", "Multiband_period", "PPE"):
+        if name.startswith(prefix):
+            return prefix
+    return "other"

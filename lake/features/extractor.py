@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from . import colors, detections, drw, harmonics, mhps, period, spm, variability
-from .preprocess import BANDS, LightCurveBatch, preprocess
+from .preprocess import (BANDS, PREPROCESSING_DEFAULT, PREPROCESSING_MODES, LightCurveBatch,
+                         preprocess)
 
 FEATURE_VERSION = "alert-lake-features-1.0.0"
 STATUS_COLUMNS = ("feature_version", "n_det_used", "reason")
@@ -190,9 +191,14 @@ class Extractor:
     True
     """
 
-    def __init__(self, *evaluators: FeatureEvaluator, min_detections: int = 6):
+    def __init__(self, *evaluators: FeatureEvaluator, min_detections: int = 6,
+                 preprocessing: str = PREPROCESSING_DEFAULT):
+        if preprocessing not in PREPROCESSING_MODES:
+            raise ValueError(f"unknown preprocessing {preprocessing!r}; "
+                             f"expected one of {PREPROCESSING_MODES}")
         self.evaluators = list(evaluators) if evaluators else default_evaluators()
         self.min_detections = min_detections
+        self.preprocessing = preprocessing
         self.names = tuple(sorted(n for ev in self.evaluators for n in ev.names))
         self.timings: dict[str, float] = {}
 
@@ -217,7 +223,7 @@ class Extractor:
 
     def _extract(self, det, non_detections, objects, previous) -> pd.DataFrame:
         start = time.perf_counter()
-        prepared = preprocess(det, objects, self.min_detections)
+        prepared = preprocess(det, objects, self.min_detections, mode=self.preprocessing)
         self._add_time("preprocess", time.perf_counter() - start)
         batch = prepared.batch
         context = EvaluationContext(non_detections=non_detections, objects=objects, previous=previous)
@@ -241,13 +247,15 @@ class Extractor:
 
 def extract_features(detections: pd.DataFrame, non_detections: pd.DataFrame | None = None,
                      objects: pd.DataFrame | None = None, previous: pd.DataFrame | None = None,
-                     n_threads: int = 1) -> pd.DataFrame:
+                     n_threads: int = 1, preprocessing: str = PREPROCESSING_DEFAULT) -> pd.DataFrame:
     """ALeRCE light-curve features of every object in ``detections`` (lake layout).
 
     See :class:`Extractor`. ``previous`` (oid, Multiband_period[, PPE]) restricts the period
-    search to a window around each object's previous period.
+    search to a window around each object's previous period. ``preprocessing="alerce_1.1.1"``
+    selects ALeRCE lc_classifier 1.1.1's own preprocessing (``preprocess.py``).
     """
-    return Extractor()(detections, non_detections, objects, previous, n_threads=n_threads)
+    return Extractor(preprocessing=preprocessing)(detections, non_detections, objects, previous,
+                                                  n_threads=n_threads)
 
 
 def feature_names() -> tuple[str, ...]:
