@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from . import colors, detections, drw, harmonics, mhps, period, spm, variability
-from .preprocess import (BANDS, PREPROCESSING_DEFAULT, PREPROCESSING_MODES, LightCurveBatch,
+from .preprocess import (BANDS, PREPROCESSING_ALERCE, PREPROCESSING_DEFAULT, PREPROCESSING_MODES, LightCurveBatch,
                          preprocess)
 
 FEATURE_VERSION = "alert-lake-features-1.0.0"
@@ -105,9 +105,8 @@ class PeriodEvaluator(FeatureEvaluator):
     group = "period"
     names = period.NAMES
 
-    def __init__(self, oversample: float = 3.0, n_peaks: int = 8):
-        self.oversample = oversample
-        self.n_peaks = n_peaks
+    def __init__(self, resolve_aliases: bool = True):
+        self.resolve_aliases = resolve_aliases
 
     def evaluate(self, batch, context):
         previous_period = previous_ppe = None
@@ -119,7 +118,7 @@ class PeriodEvaluator(FeatureEvaluator):
             if "PPE" in prev.columns:
                 previous_ppe = prev["PPE"].reindex(batch.oids).to_numpy(float)
         out = period.period_features(batch.bands[1], batch.bands[2], previous_period,
-                                     oversample=self.oversample, n_peaks=self.n_peaks)
+                                     resolve_aliases=self.resolve_aliases)
         if previous_ppe is not None:
             reused = np.isfinite(previous_period) & (previous_period > 0)
             out["PPE"] = np.where(reused, previous_ppe, out["PPE"])
@@ -177,9 +176,9 @@ class ContextEvaluator(FeatureEvaluator):
         return {c: frame[c].to_numpy(float) for c in frame.columns}
 
 
-def default_evaluators() -> list[FeatureEvaluator]:
+def default_evaluators(resolve_aliases: bool = True) -> list[FeatureEvaluator]:
     return [DetectionEvaluator(), NonDetectionEvaluator(), VariabilityEvaluator(), MHPSEvaluator(),
-            PeriodEvaluator(), HarmonicsEvaluator(), DRWEvaluator(), SPMEvaluator(),
+            PeriodEvaluator(resolve_aliases=resolve_aliases), HarmonicsEvaluator(), DRWEvaluator(), SPMEvaluator(),
             ColorEvaluator(), ContextEvaluator()]
 
 
@@ -196,7 +195,9 @@ class Extractor:
         if preprocessing not in PREPROCESSING_MODES:
             raise ValueError(f"unknown preprocessing {preprocessing!r}; "
                              f"expected one of {PREPROCESSING_MODES}")
-        self.evaluators = list(evaluators) if evaluators else default_evaluators()
+        # ALeRCE's own period (no alias resolution) where its preprocessing is asked for.
+        self.evaluators = (list(evaluators) if evaluators else
+                           default_evaluators(resolve_aliases=preprocessing != PREPROCESSING_ALERCE))
         self.min_detections = min_detections
         self.preprocessing = preprocessing
         self.names = tuple(sorted(n for ev in self.evaluators for n in ev.names))
