@@ -21,7 +21,7 @@ from . import colors, detections, drw, harmonics, mhps, period, spm, variability
 from .preprocess import (BANDS, PREPROCESSING_ALERCE, PREPROCESSING_DEFAULT, PREPROCESSING_MODES, LightCurveBatch,
                          preprocess)
 
-FEATURE_VERSION = "alert-lake-features-1.0.0"
+FEATURE_VERSION = "alert-lake-features-2.0.0"  # 2.0: ALeRCE 1.1.1 period (MHAOV), SPM, MHPS, rules
 STATUS_COLUMNS = ("feature_version", "n_det_used", "reason")
 
 

@@ -52,8 +52,8 @@ PERIOD_MIN = 1.0 / FREQ_MAX
 PERIOD_MAX = 1.0 / FREQ_MIN
 MIN_POINTS = 6   # PeriodExtractor leaves out bands with <= 5 points
 N_PPE_TOP = 100
-ALIAS_OFFSETS = (-2.0, -1.0, 1.0, 2.0)  # d^-1
-ALIAS_MARGIN = 0.1
+ALIAS_CANDIDATES = (0.0, -1.0, 1.0, -2.0, 2.0)  # d^-1 offsets from each refined optimum
+ALIAS_MARGIN = 0.02
 POWER_RATE_FACTORS = (0.25, 1.0 / 3.0, 0.5, 2.0, 3.0, 4.0)
 POWER_RATE_NAMES = ("Power_rate_1/4", "Power_rate_1/3", "Power_rate_1/2",
                     "Power_rate_2", "Power_rate_3", "Power_rate_4")
@@ -123,7 +123,7 @@ def gls_power_grid(t, y, w, f0, df, nf, out):
                 out[k] = (ss * yc * yc + cc * ys * ys - 2.0 * csc * yc * ys) / (yy * det)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, error_model="numpy")
 def _prepare_band(t_raw, m, e, t_ref):
     w = 1.0 / (e * e)
     chi_w = w.copy()
@@ -134,7 +134,7 @@ def _prepare_band(t_raw, m, e, t_ref):
     return t_raw - t_ref, y, w / wsum, chi0
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, error_model="numpy")
 def harmonic_chi2_reduction(ts, ys, ws, chis, used, f, n_harmonics):
     """Fraction of the multiband chi^2 removed by an n-harmonic Fourier series at ``f``.
 
@@ -174,7 +174,7 @@ def harmonic_chi2_reduction(ts, ys, ws, chis, used, f, n_harmonics):
     return removed / total if total > 0 else 0.0
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, error_model="numpy")
 def _band_aov(t, y, w, chi0, f0, df, nf, out):
     """Raw one-harmonic AOV of one band (chi^2 removed) at f0 + k df into ``out[:nf]``."""
     gls_power_grid(t, y, w, f0, df, nf, out)
@@ -182,7 +182,7 @@ def _band_aov(t, y, w, chi0, f0, df, nf, out):
         out[k] *= chi0
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, error_model="numpy")
 def _mhaov_from_aov(aov_sum, wvar_sum, d2_sum):
     den = wvar_sum - aov_sum
     if den < 1e-9:
@@ -190,7 +190,7 @@ def _mhaov_from_aov(aov_sum, wvar_sum, d2_sum):
     return d2_sum * aov_sum / (2.0 * den)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, error_model="numpy")
 def _fine_grid(ts, ys, ws, chis, d2s, used, f0, df, nf):
     """Multiband and single-band MHAOV on a uniform grid: (multi[nf], single[2, nf])."""
     aov = np.zeros((2, nf))
@@ -210,7 +210,7 @@ def _fine_grid(ts, ys, ws, chis, d2s, used, f0, df, nf):
     return multi, single
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, error_model="numpy")
 def _local_maxima_desc(power, n_keep):
     """Indices of the n_keep highest strict interior local maxima (P4J's rule), descending;
     fewer than n_keep -> empty."""
@@ -231,7 +231,7 @@ def _local_maxima_desc(power, n_keep):
     return idx[order[:n_keep]]
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, error_model="numpy")
 def _nearest_index(freq, target):
     """ALeRCE PowerRateExtractor's nearest-grid rule on a sorted grid."""
     i = np.searchsorted(freq, target)
@@ -244,7 +244,7 @@ def _nearest_index(freq, target):
     return i - 1
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, error_model="numpy")
 def _harmonic_refine(ts, ys, ws, chis, used, f_center, half_width, step, n_harmonics):
     """Frequency in f_center +- half_width (grid ``step``) whose n-harmonic multiband fit
     removes the most chi^2; (frequency, fraction removed)."""
@@ -265,7 +265,7 @@ def _harmonic_refine(ts, ys, ws, chis, used, f_center, half_width, step, n_harmo
 _F32_PI = np.float32(3.1415926535897)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, error_model="numpy")
 def _weighted_mean32(m, e):
     w_sum = np.float32(0.0)
     w_mean = np.float32(0.0)
@@ -276,7 +276,7 @@ def _weighted_mean32(m, e):
     return w_mean / w_sum
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, error_model="numpy")
 def _wvar32(m, e, wmean):
     acc = np.float32(0.0)
     for i in range(m.size):
@@ -285,7 +285,7 @@ def _wvar32(m, e, wmean):
     return acc
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, error_model="numpy")
 def mhaov32(t, m, e, wmean, freq):
     """P4J's raw one-harmonic MHAOV at one frequency, in its float32 arithmetic.
 
@@ -342,7 +342,7 @@ def mhaov32(t, m, e, wmean, freq):
     return aov
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, error_model="numpy")
 def _arange32(start, stop, step):
     """numpy.arange(start, stop, step, dtype=float32) for float64 start/stop/step."""
     n = int(math.ceil((stop - start) / step))
@@ -359,10 +359,10 @@ def _arange32(start, stop, step):
     return out
 
 
-@njit(nogil=True, cache=True)
-def _finetune32(t32s, m32s, e32s, wmeans, wvars, d2s, used, f_center):
+@njit(nogil=True, cache=True, error_model="numpy")
+def _finetune32(t32s, m32s, e32s, wmeans, wvars, d2s, used, f_center, coarse_step, fine_step):
     """P4J's fine-tuning window around one coarse optimum, exactly: (freqs, multi, single)."""
-    freqs = _arange32(np.float64(f_center) - FREQ_STEP, np.float64(f_center) + FREQ_STEP, FINE_STEP)
+    freqs = _arange32(np.float64(f_center) - coarse_step, np.float64(f_center) + coarse_step, fine_step)
     nf = freqs.size
     multi = np.zeros(nf)
     single = np.full((2, nf), np.nan)
@@ -383,15 +383,12 @@ def _finetune32(t32s, m32s, e32s, wmeans, wvars, d2s, used, f_center):
     return freqs, multi, single
 
 
-@njit(nogil=True, cache=True)
-def period_kernel(off1, t1, m1, e1, off2, t2, m2, e2, previous_freq, min_points, grid,
-                  resolve_aliases, n_rank_harmonics):
+@njit(nogil=True, cache=True, error_model="numpy")
+def period_kernel(off1, t1, m1, e1, off2, t2, m2, e2, previous_freq, min_points, alerce_grid,
+                  resolve_aliases, n_rank_harmonics, adaptive_grid):
     """Columns: best freq, PPE, band-1 freq, band-2 freq, six power rates."""
     n_obj = off1.size - 1
     out = np.full((n_obj, 10), np.nan)
-    nf = grid.size
-    f0 = grid[0]
-    df = (grid[-1] - grid[0]) / (nf - 1)
     for o in range(n_obj):
         n1 = off1[o + 1] - off1[o]
         n2 = off2[o + 1] - off2[o]
@@ -409,6 +406,18 @@ def period_kernel(off1, t1, m1, e1, off2, t2, m2, e2, previous_freq, min_points,
         baseline = tmax - tmin
         if baseline <= 0:
             continue
+        # ALeRCE's 1e-3 d^-1 step samples a peak of width 1/baseline; beyond 1000 d (not in
+        # ZTF's first years) it would step over peaks, so the adaptive grid uses 1/baseline.
+        if adaptive_grid and baseline * FREQ_STEP > 1.0:
+            coarse_step = 1.0 / baseline
+            grid = FREQ_MIN + np.arange(int((FREQ_MAX - FREQ_MIN) / coarse_step)) * coarse_step
+        else:
+            coarse_step = FREQ_STEP
+            grid = alerce_grid
+        fine_step = coarse_step * (FINE_STEP / FREQ_STEP)
+        nf = grid.size
+        f0 = grid[0]
+        df = (grid[-1] - grid[0]) / (nf - 1)
         t_ref = 0.5 * (tmin + tmax)
         empty = np.zeros(1)
         ta, ya, wa, ca = (_prepare_band(t1[off1[o]:off1[o + 1]], m1[off1[o]:off1[o + 1]],
@@ -460,7 +469,7 @@ def period_kernel(off1, t1, m1, e1, off2, t2, m2, e2, previous_freq, min_points,
                     wvars[b] = np.float64(_wvar32(m32s[b], e32s[b], wmeans[b]))
             for k in optima:
                 fine_f, fine, fine_single = _finetune32(t32s, m32s, e32s, wmeans, wvars, d2s, used,
-                                                        np.float32(freq[k]))
+                                                        np.float32(freq[k]), coarse_step, fine_step)
                 kb = np.argmax(fine)
                 if fine[kb] > per[k]:
                     freq[k] = np.float64(fine_f[kb])
@@ -496,26 +505,26 @@ def period_kernel(off1, t1, m1, e1, off2, t2, m2, e2, previous_freq, min_points,
                 target = 1.0 / (peak_period * POWER_RATE_FACTORS[j])
                 power_rates[j] = sorted_per[_nearest_index(sorted_freq, target)] / per[kmax]
             if resolve_aliases:
-                # The multi-harmonic fit at ALeRCE's peak and at its 1 and 2 c/d aliases.
-                # Each candidate is refined over +- 2 peak widths (2 / baseline).
-                half = min(FREQ_STEP, 2.0 / baseline)
-                step = half / 10.0
+                # Every refined optimum and its 1 and 2 c/d aliases, ranked by the chi^2 a
+                # multiband N-harmonic series removes (refined over +- 1 peak width).
+                half = min(FREQ_STEP, 1.0 / baseline)
+                step = half / 3.0
                 f_ref, s_ref = _harmonic_refine(ts, ys, ws, chis, used, best_f, half, step,
                                                 n_rank_harmonics)
                 choice = best_f
                 best_score = s_ref
-                for alias in ALIAS_OFFSETS:
-                    f_try = best_f + alias
-                    if f_try < FREQ_MIN or f_try > FREQ_MAX:
-                        continue
-                    f_a, s_a = _harmonic_refine(ts, ys, ws, chis, used, f_try, half, step,
-                                                n_rank_harmonics)
-                    # Switch only on a clear gain: residual chi^2 smaller by ALIAS_MARGIN.
-                    if (1.0 - s_a) < (1.0 - best_score) * (1.0 - ALIAS_MARGIN):
-                        choice = f_a
-                        best_score = s_a
-                if choice != best_f:
-                    best_f = choice
+                for k in optima:
+                    for alias in ALIAS_CANDIDATES:
+                        f_try = freq[k] + alias
+                        if f_try < FREQ_MIN or f_try > FREQ_MAX or (alias == 0.0 and k == kbest):
+                            continue
+                        f_a, s_a = _harmonic_refine(ts, ys, ws, chis, used, f_try, half, step,
+                                                    n_rank_harmonics)
+                        # Switch only on a clear gain: residual chi^2 smaller by ALIAS_MARGIN.
+                        if (1.0 - s_a) < (1.0 - best_score) * (1.0 - ALIAS_MARGIN):
+                            choice = f_a
+                            best_score = s_a
+                best_f = choice
         if not (best_p > 0):
             continue
         out[o, 0] = best_f
@@ -534,8 +543,15 @@ def _float32(values: np.ndarray) -> np.ndarray:
 
 def period_features(g: BandLightCurves, r: BandLightCurves, previous_period: np.ndarray | None = None,
                     min_points: int = MIN_POINTS, resolve_aliases: bool = True,
-                    n_rank_harmonics: int = N_RANK_HARMONICS) -> dict[str, np.ndarray]:
-    """Period features for every object of the batch (g = band 1, r = band 2)."""
+                    n_rank_harmonics: int = N_RANK_HARMONICS,
+                    adaptive_grid: bool | None = None) -> dict[str, np.ndarray]:
+    """Period features for every object of the batch (g = band 1, r = band 2).
+
+    ``resolve_aliases=False`` and ``adaptive_grid=False`` give ALeRCE 1.1.1's search exactly;
+    ``adaptive_grid`` defaults to ``resolve_aliases``.
+    """
+    if adaptive_grid is None:
+        adaptive_grid = resolve_aliases
     n_obj = len(g.offsets) - 1
     prev_freq = np.zeros(n_obj)
     if previous_period is not None:
@@ -544,7 +560,8 @@ def period_features(g: BandLightCurves, r: BandLightCurves, previous_period: np.
             prev_freq = np.where(np.isfinite(p) & (p > 0), 1.0 / p, 0.0)
     values = period_kernel(g.offsets, _float32(g.mjd), _float32(g.mag), _float32(g.err),
                            r.offsets, _float32(r.mjd), _float32(r.mag), _float32(r.err),
-                           prev_freq, min_points, COARSE_GRID, resolve_aliases, n_rank_harmonics)
+                           prev_freq, min_points, COARSE_GRID, resolve_aliases, n_rank_harmonics,
+                           adaptive_grid)
     with np.errstate(divide="ignore"):
         period = 1.0 / values[:, 0]
         p1 = 1.0 / values[:, 2]
