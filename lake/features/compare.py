@@ -3,7 +3,9 @@
 ALeRCE's feature tables at hand (``features_sample.parquet``, ``100_objects_features.csv``)
 are for *other* objects than the photometry we have, so the comparison is distributional:
 for each feature, where our median falls inside ALeRCE's 5-95% range, and a note on why
-the definitions differ where they do.
+the definitions differ where they do. For the 10 stars whose ALeRCE 1.1.1 values *are*
+known (``reference_features_1.1.1.parquet``), ``agreement_with_reference`` compares object
+by object.
 """
 from __future__ import annotations
 
@@ -12,16 +14,13 @@ import pandas as pd
 
 # Why a feature is expected to differ from ALeRCE's values (see README.md).
 KNOWN_DIFFERENCES = {
-    "PPE": "GLS power in [0,1] (ALeRCE: MHAOV periodogram values); entropy of top-100 differs",
-    "Power_rate": "exact evaluation at P*k (ALeRCE: nearest coarse-grid value)",
-    "SPM_": "fit run to convergence (ALeRCE's ftol=A/20 stops after ~1 step, params sit at the start/bounds)",
-    "Harmonics_mag": "NaN below 6 points (ALeRCE fits 15 params to any N, giving values up to 1e10)",
+    "PPE": "MHAOV as ALeRCE; P4J's float32 phase noise on the coarse grid moves it by a few %",
+    "Power_rate": "MHAOV as ALeRCE; small ratios within P4J's float32 phase noise",
     "Harmonics_chi": "not in ALeRCE's 2021 feature set; from its newer extractor",
     "IAR_phi": "golden-section search (ALeRCE: scipy bounded Brent); same objective",
     "GP_DRW": "Kalman OU likelihood + Nelder-Mead (ALeRCE: celerite2 + L-BFGS-B); same model",
-    "MHPS": "float64 port of ALeRCE's C code; mean flux without sigma clipping",
-    "Multiband_period": "multiband GLS + harmonic ranking (ALeRCE: P4J MHAOV)",
-    "Period_band": "per-band GLS (ALeRCE: per-band MHAOV)",
+    "MHPS": "float64 port of ALeRCE's float32 C code",
+    "Multiband_period": "ALeRCE's MHAOV search; default mode also resolves 1-2 c/d aliases",
     "delta_period": "follows the period definitions",
 }
 

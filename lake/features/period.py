@@ -506,11 +506,11 @@ def period_kernel(off1, t1, m1, e1, off2, t2, m2, e2, previous_freq, min_points,
                 power_rates[j] = sorted_per[_nearest_index(sorted_freq, target)] / per[kmax]
             if resolve_aliases:
                 # Every refined optimum and its 1 and 2 c/d aliases, ranked by the chi^2 a
-                # multiband N-harmonic series removes (refined over +- 1 peak width).
+                # multiband N-harmonic series removes at the candidate; the winner is then
+                # refined over +- 1 peak width.
                 half = min(FREQ_STEP, 1.0 / baseline)
                 step = half / 3.0
-                f_ref, s_ref = _harmonic_refine(ts, ys, ws, chis, used, best_f, half, step,
-                                                n_rank_harmonics)
+                s_ref = harmonic_chi2_reduction(ts, ys, ws, chis, used, best_f, n_rank_harmonics)
                 choice = best_f
                 best_score = s_ref
                 for k in optima:
@@ -518,12 +518,14 @@ def period_kernel(off1, t1, m1, e1, off2, t2, m2, e2, previous_freq, min_points,
                         f_try = freq[k] + alias
                         if f_try < FREQ_MIN or f_try > FREQ_MAX or (alias == 0.0 and k == kbest):
                             continue
-                        f_a, s_a = _harmonic_refine(ts, ys, ws, chis, used, f_try, half, step,
-                                                    n_rank_harmonics)
+                        s_a = harmonic_chi2_reduction(ts, ys, ws, chis, used, f_try, n_rank_harmonics)
                         # Switch only on a clear gain: residual chi^2 smaller by ALIAS_MARGIN.
                         if (1.0 - s_a) < (1.0 - best_score) * (1.0 - ALIAS_MARGIN):
-                            choice = f_a
+                            choice = f_try
                             best_score = s_a
+                if choice != best_f:
+                    choice, _ = _harmonic_refine(ts, ys, ws, chis, used, choice, half, step,
+                                                 n_rank_harmonics)
                 best_f = choice
         if not (best_p > 0):
             continue
