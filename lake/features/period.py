@@ -22,11 +22,12 @@ projection), with trigonometric recurrences over a uniform grid (SIMD-friendly, 
 per point and frequency), on the float32-rounded times, magnitudes and errors P4J uses.
 
 Alias resolution (``resolve_aliases``, on by default): ALeRCE's one-harmonic peak of a
-non-sinusoidal pulsator observed once a night is often a 1 c/d alias. Its best frequency
-and the candidates ``f +- 1, +- 2 d^-1`` are each refined by the chi^2 a multiband
-N_RANK_HARMONICS-harmonic Fourier series removes, and an alias replaces ALeRCE's choice
-only when it removes clearly more (ALIAS_MARGIN of the residual chi^2); the PPE and
-Power_rate features keep ALeRCE's periodogram.
+non-sinusoidal pulsator observed once a night is often a 1 c/d alias. Each of the 10
+refined optima and its ``+- 1, +- 2 d^-1`` aliases is scored by the chi^2 a multiband
+N_RANK_HARMONICS-harmonic Fourier series removes; a candidate replaces ALeRCE's choice
+only when it removes clearly more (ALIAS_MARGIN of the residual chi^2), and is then
+refined. Beyond a 1000 d baseline the coarse step is 1/baseline (``adaptive_grid``). The
+PPE and Power_rate features keep the MHAOV periodogram.
 
 Reuse: when a previous frequency is given for an object (``previous``), the grid search is
 skipped and only a window around it is refined (for a night that only adds a few points).
