@@ -74,8 +74,9 @@ def agreement_with_reference(ours: pd.DataFrame, reference: pd.DataFrame,
 
     >>> a = pd.DataFrame({'x': [1.0, 2.0, np.nan]}, index=list('abc'))
     >>> b = pd.DataFrame({'x': [1.04, 3.0, np.nan]}, index=list('abc'))
-    >>> agreement_with_reference(a, b).loc['x', ['n_agree', 'worst_oid']].tolist()
-    [2, 'b']
+    >>> row = agreement_with_reference(a, b).loc['x']
+    >>> int(row['n_agree']), row['worst_oid']
+    (2, 'b')
     """
     ours = ours.reindex(reference.index)
     rows = {}
