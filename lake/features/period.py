@@ -137,14 +137,17 @@ def _prepare_band(t_raw, m, e, t_ref):
 
 @njit(nogil=True, cache=True, error_model="numpy")
 def harmonic_chi2_reduction(ts, ys, ws, chis, used, f, n_harmonics):
-    """Fraction of the multiband chi^2 removed by an n-harmonic Fourier series at ``f``.
+    """Fraction of the multiband chi^2 removed by an n-harmonic Fourier series at ``f``
+    (its own constant and amplitudes per band), from the normal equations accumulated with
+    the harmonic recurrence (one sin/cos per point).
 
-    Used to rank the refined candidate peaks: a one-harmonic periodogram often prefers a
-    daily alias of a non-sinusoidal pulsator, the multi-harmonic fit does not.
+    Used to rank candidate peaks: a one-harmonic periodogram often prefers a daily alias
+    of a non-sinusoidal pulsator, the multi-harmonic fit does not.
     """
     total = 0.0
     removed = 0.0
     n_par = 2 * n_harmonics + 1
+    row = np.empty(n_par)
     for b in range(2):
         if not used[b]:
             continue
@@ -154,21 +157,33 @@ def harmonic_chi2_reduction(ts, ys, ws, chis, used, f, n_harmonics):
         n = t.size
         if n <= n_par:
             continue
-        a = np.empty((n, n_par))
+        normal = np.zeros((n_par, n_par))
+        rhs = np.zeros(n_par)
+        chi_null = 0.0
         for i in range(n):
-            a[i, 0] = 1.0
+            ph = _TWO_PI * f * t[i]
+            c1 = math.cos(ph)
+            s1 = math.sin(ph)
+            row[0] = 1.0
+            ck = c1
+            sk = s1
             for h in range(n_harmonics):
-                ph = _TWO_PI * f * (h + 1) * t[i]
-                a[i, 1 + 2 * h] = math.cos(ph)
-                a[i, 2 + 2 * h] = math.sin(ph)
-        sw = np.sqrt(w)
-        aw = a * sw.reshape(-1, 1)
-        yw = y * sw
-        normal = aw.T @ aw + 1e-9 * np.eye(n_par)
-        coef = np.linalg.solve(normal, aw.T @ yw)
-        resid = yw - aw @ coef
-        chi_fit = (resid * resid).sum()
-        chi_null = (yw * yw).sum()
+                row[1 + 2 * h] = ck
+                row[2 + 2 * h] = sk
+                ck, sk = ck * c1 - sk * s1, sk * c1 + ck * s1
+            wi = w[i]
+            for p in range(n_par):
+                wp = wi * row[p]
+                rhs[p] += wp * y[i]
+                for q in range(p, n_par):
+                    normal[p, q] += wp * row[q]
+            chi_null += wi * y[i] * y[i]
+        for p in range(n_par):
+            normal[p, p] += 1e-9
+            for q in range(p):
+                normal[p, q] = normal[q, p]
+        coef = np.linalg.solve(normal, rhs)
+        chi_fit = chi_null - (coef * rhs).sum()
         if chi_null > 0:
             removed += chis[b] * (1.0 - chi_fit / chi_null)
             total += chis[b]
@@ -216,20 +231,26 @@ def _local_maxima_desc(power, n_keep):
     """Indices of the n_keep highest strict interior local maxima (P4J's rule), descending;
     fewer than n_keep -> empty."""
     nf = power.size
+    idx = np.full(n_keep, -1, dtype=np.int64)
+    val = np.full(n_keep, -np.inf)
     count = 0
     for k in range(1, nf - 1):
-        if power[k] > power[k - 1] and power[k] > power[k + 1]:
-            count += 1
+        p = power[k]
+        if not (p > power[k - 1] and p > power[k + 1]):
+            continue
+        count += 1
+        if p <= val[n_keep - 1]:
+            continue
+        j = n_keep - 1
+        while j > 0 and val[j - 1] < p:
+            val[j] = val[j - 1]
+            idx[j] = idx[j - 1]
+            j -= 1
+        val[j] = p
+        idx[j] = k
     if count < n_keep:
         return np.zeros(0, dtype=np.int64)
-    idx = np.empty(count, dtype=np.int64)
-    j = 0
-    for k in range(1, nf - 1):
-        if power[k] > power[k - 1] and power[k] > power[k + 1]:
-            idx[j] = k
-            j += 1
-    order = np.argsort(power[idx])[::-1]
-    return idx[order[:n_keep]]
+    return idx
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
@@ -267,80 +288,42 @@ _F32_PI = np.float32(3.1415926535897)
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _weighted_mean32(m, e):
-    w_sum = np.float32(0.0)
-    w_mean = np.float32(0.0)
-    for i in range(m.size):
-        w = np.float32(1.0 / (np.float64(e[i]) * np.float64(e[i])))
-        w_sum += w
-        w_mean += m[i] * w
-    return w_mean / w_sum
-
-
-@njit(nogil=True, cache=True, error_model="numpy")
-def _wvar32(m, e, wmean):
-    acc = np.float32(0.0)
-    for i in range(m.size):
-        d = m[i] - wmean
-        acc += (d * d) / (e[i] * e[i])
-    return acc
-
-
-@njit(nogil=True, cache=True, error_model="numpy")
-def mhaov32(t, m, e, wmean, freq):
-    """P4J's raw one-harmonic MHAOV at one frequency, in its float32 arithmetic.
-
-    The orthogonal (Szego) recurrence of Schwarzenberg-Czerny (1996) over the basis
-    1, z, z^2 (z = exp(2 pi i f t)); the phase is the float32 product t f reduced mod 1,
-    as P4J computes it (with MJDs ~6e4 this rounds the phase to ~1/64 cycle, which decides
-    between neighbouring fine-grid frequencies, hence the exact emulation).
+def aov_float32_phase(t32, y, wn, chi0, freq32):
+    """P4J's raw one-harmonic MHAOV (chi^2 removed by a constant + sinusoid) at one
+    frequency, with the phase as P4J computes it: the float32 product t f of float32 MJDs,
+    reduced mod 1. With MJDs ~6e4 that rounding moves each phase by up to ~1/64 cycle and
+    decides between neighbouring fine-grid frequencies, hence its emulation; the sums are
+    in float64 (their float32 rounding in P4J is ~1e-7, negligible beside it).
+    ``y`` is centred on the weighted mean, ``wn`` are the normalized weights 1/e^2.
     """
-    n = t.size
-    zr = np.empty(n, dtype=np.float32)
-    zi = np.empty(n, dtype=np.float32)
-    znr = np.ones(n, dtype=np.float32)
-    zni = np.zeros(n, dtype=np.float32)
-    pr = np.empty(n, dtype=np.float32)
-    pi = np.zeros(n, dtype=np.float32)
-    cfr = np.empty(n, dtype=np.float32)
-    cfi = np.empty(n, dtype=np.float32)
-    for i in range(n):
-        arg = t[i] * freq
-        arg = np.float32(2.0 * np.float64(_F32_PI) * np.float64(arg - np.float32(math.floor(arg))))
-        zr[i] = np.float32(math.cos(arg))
-        zi[i] = np.float32(math.sin(arg))
-        pr[i] = np.float32(1.0 / np.float64(e[i]))
-        d = m[i] - wmean
-        cfr[i] = d * zr[i] / e[i]
-        cfi[i] = d * zi[i] / e[i]
-    aov = np.float32(0.0)
-    for j in range(3):
-        sn = np.float32(0.0)
-        alr = np.float32(0.0)
-        ali = np.float32(0.0)
-        scr = np.float32(0.0)
-        sci = np.float32(0.0)
-        for i in range(n):
-            sn += pr[i] * pr[i] + pi[i] * pi[i]
-            alr += (zr[i] * pr[i] - zi[i] * pi[i]) / e[i]
-            ali += (zr[i] * pi[i] + zi[i] * pr[i]) / e[i]
-            scr += pr[i] * cfr[i] + pi[i] * cfi[i]
-            sci += pr[i] * cfi[i] - pi[i] * cfr[i]
-        if sn < np.float32(1e-9):
-            sn = np.float32(1e-9)
-        alr = alr / sn
-        ali = ali / sn
-        aov += (scr * scr + sci * sci) / sn
-        for i in range(n):
-            sr = alr * znr[i] - ali * zni[i]
-            si = alr * zni[i] + ali * znr[i]
-            tmp = pr[i] * zr[i] - pi[i] * zi[i] - sr * pr[i] - si * pi[i]
-            pi[i] = pr[i] * zi[i] + pi[i] * zr[i] + sr * pi[i] - si * pr[i]
-            pr[i] = tmp
-            tmp = znr[i] * zr[i] - zni[i] * zi[i]
-            zni[i] = zni[i] * zr[i] + znr[i] * zi[i]
-            znr[i] = tmp
-    return aov
+    c_sum = 0.0
+    s_sum = 0.0
+    yc = 0.0
+    ys = 0.0
+    cc2 = 0.0
+    cxs = 0.0
+    yy = 0.0
+    for i in range(t32.size):
+        arg = t32[i] * freq32
+        frac = np.float64(arg - np.float32(math.floor(arg)))
+        ph = 2.0 * np.float64(_F32_PI) * frac
+        c = math.cos(ph)
+        s = math.sin(ph)
+        w = wn[i]
+        c_sum += w * c
+        s_sum += w * s
+        yc += w * y[i] * c
+        ys += w * y[i] * s
+        cc2 += w * c * c
+        cxs += w * c * s
+        yy += w * y[i] * y[i]
+    cc = cc2 - c_sum * c_sum
+    ss = (1.0 - cc2) - s_sum * s_sum
+    csc = cxs - c_sum * s_sum
+    det = cc * ss - csc * csc
+    if det <= 1e-12 or yy <= 0.0:
+        return 0.0
+    return chi0 * (ss * yc * yc + cc * ys * ys - 2.0 * csc * yc * ys) / (yy * det)
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
@@ -361,7 +344,7 @@ def _arange32(start, stop, step):
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _finetune32(t32s, m32s, e32s, wmeans, wvars, d2s, used, f_center, coarse_step, fine_step):
+def _finetune32(t32s, ys, ws, wvars, d2s, used, f_center, coarse_step, fine_step):
     """P4J's fine-tuning window around one coarse optimum, exactly: (freqs, multi, single)."""
     freqs = _arange32(np.float64(f_center) - coarse_step, np.float64(f_center) + coarse_step, fine_step)
     nf = freqs.size
@@ -377,7 +360,7 @@ def _finetune32(t32s, m32s, e32s, wmeans, wvars, d2s, used, f_center, coarse_ste
         aov_sum = 0.0
         for b in range(2):
             if used[b]:
-                a = np.float64(mhaov32(t32s[b], m32s[b], e32s[b], wmeans[b], freqs[k]))
+                a = aov_float32_phase(t32s[b], ys[b], ws[b], wvars[b], freqs[k])
                 aov_sum += a
                 single[b, k] = np.float32(d2s[b] / 2.0 * a / (wvars[b] - a))
         multi[k] = np.float32(d2 * aov_sum / (2.0 * (wvar - aov_sum)))
@@ -460,16 +443,8 @@ def period_kernel(off1, t1, m1, e1, off2, t2, m2, e2, previous_freq, min_points,
                 continue
             sl = ((off1[o], off1[o + 1]), (off2[o], off2[o + 1]))
             t32s = (t1[sl[0][0]:sl[0][1]].astype(np.float32), t2[sl[1][0]:sl[1][1]].astype(np.float32))
-            m32s = (m1[sl[0][0]:sl[0][1]].astype(np.float32), m2[sl[1][0]:sl[1][1]].astype(np.float32))
-            e32s = (e1[sl[0][0]:sl[0][1]].astype(np.float32), e2[sl[1][0]:sl[1][1]].astype(np.float32))
-            wmeans = np.zeros(2, dtype=np.float32)
-            wvars = np.zeros(2)
-            for b in range(2):
-                if used[b]:
-                    wmeans[b] = _weighted_mean32(m32s[b], e32s[b])
-                    wvars[b] = np.float64(_wvar32(m32s[b], e32s[b], wmeans[b]))
             for k in optima:
-                fine_f, fine, fine_single = _finetune32(t32s, m32s, e32s, wmeans, wvars, d2s, used,
+                fine_f, fine, fine_single = _finetune32(t32s, ys, ws, chis, d2s, used,
                                                         np.float32(freq[k]), coarse_step, fine_step)
                 kb = np.argmax(fine)
                 if fine[kb] > per[k]:
@@ -488,7 +463,7 @@ def period_kernel(off1, t1, m1, e1, off2, t2, m2, e2, previous_freq, min_points,
                     band_freq[b] = freq[np.argmax(single[b])]
             # ALeRCE's PPE: 1 - entropy of the normalized top-100 periodogram values.
             n_top = min(N_PPE_TOP, nf)
-            top = np.sort(per)[nf - n_top:] + 1e-2
+            top = np.partition(per, nf - n_top)[nf - n_top:] + 1e-2
             top = top / top.sum()
             ppe = 1.0 - (-(top * np.log(top)).sum()) / math.log(float(N_PPE_TOP))
             # ALeRCE's Power_rate: the global argmax and the nearest grid value.
