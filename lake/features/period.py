@@ -53,7 +53,10 @@ PERIOD_MIN = 1.0 / FREQ_MAX
 PERIOD_MAX = 1.0 / FREQ_MIN
 MIN_POINTS = 6   # PeriodExtractor leaves out bands with <= 5 points
 N_PPE_TOP = 100
-ALIAS_CANDIDATES = (0.0, -1.0, 1.0, -2.0, 2.0)  # d^-1 offsets from each refined optimum
+ALIAS_OFFSETS = (-1.0, 1.0, -2.0, 2.0)  # d^-1
+ALIAS_WINDOW = 0.01  # d^-1 searched around each alias
+ALIAS_PEAKS = 3  # periodogram peaks scored per alias window
+ALIAS_REFINED = 4  # best-scoring candidates refined by the harmonic fit
 ALIAS_MARGIN = 0.02
 POWER_RATE_FACTORS = (0.25, 1.0 / 3.0, 0.5, 2.0, 3.0, 4.0)
 POWER_RATE_NAMES = ("Power_rate_1/4", "Power_rate_1/3", "Power_rate_1/2",
@@ -227,9 +230,9 @@ def _fine_grid(ts, ys, ws, chis, d2s, used, f0, df, nf):
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _local_maxima_desc(power, n_keep):
+def _local_maxima_desc(power, n_keep, require_all=True):
     """Indices of the n_keep highest strict interior local maxima (P4J's rule), descending;
-    fewer than n_keep -> empty."""
+    fewer than n_keep -> empty (``require_all``, P4J's failure) or padded with -1."""
     nf = power.size
     idx = np.full(n_keep, -1, dtype=np.int64)
     val = np.full(n_keep, -np.inf)
@@ -248,7 +251,7 @@ def _local_maxima_desc(power, n_keep):
             j -= 1
         val[j] = p
         idx[j] = k
-    if count < n_keep:
+    if count < n_keep and require_all:
         return np.zeros(0, dtype=np.int64)
     return idx
 
@@ -481,27 +484,55 @@ def period_kernel(off1, t1, m1, e1, off2, t2, m2, e2, previous_freq, min_points,
                 target = 1.0 / (peak_period * POWER_RATE_FACTORS[j])
                 power_rates[j] = sorted_per[_nearest_index(sorted_freq, target)] / per[kmax]
             if resolve_aliases:
-                # Every refined optimum and its 1 and 2 c/d aliases, ranked by the chi^2 a
-                # multiband N-harmonic series removes at the candidate; the winner is then
-                # refined over +- 1 peak width.
-                half = min(FREQ_STEP, 1.0 / baseline)
-                step = half / 3.0
+                # Candidates: the other refined optima, and the periodogram peaks within
+                # ALIAS_WINDOW of ALeRCE's peak +- 1, 2 d^-1 (the sidereal-day alias sits
+                # 0.0027 d^-1 off a whole cycle, many peak widths for a long baseline).
+                # Each is scored by the chi^2 a multiband N-harmonic series removes.
+                half = fine_step
+                step = fine_step / 3.0
                 s_ref = harmonic_chi2_reduction(ts, ys, ws, chis, used, best_f, n_rank_harmonics)
                 choice = best_f
                 best_score = s_ref
-                for k in optima:
-                    for alias in ALIAS_CANDIDATES:
-                        f_try = freq[k] + alias
-                        if f_try < FREQ_MIN or f_try > FREQ_MAX or (alias == 0.0 and k == kbest):
-                            continue
-                        s_a = harmonic_chi2_reduction(ts, ys, ws, chis, used, f_try, n_rank_harmonics)
-                        # Switch only on a clear gain: residual chi^2 smaller by ALIAS_MARGIN.
-                        if (1.0 - s_a) < (1.0 - best_score) * (1.0 - ALIAS_MARGIN):
-                            choice = f_try
-                            best_score = s_a
-                if choice != best_f:
-                    choice, _ = _harmonic_refine(ts, ys, ws, chis, used, choice, half, step,
-                                                 n_rank_harmonics)
+                n_cand = optima.size + len(ALIAS_OFFSETS) * ALIAS_PEAKS
+                cands = np.full(n_cand, -1.0)
+                for j in range(optima.size):
+                    if optima[j] != kbest:
+                        cands[j] = freq[optima[j]]
+                n_win = int(2.0 * ALIAS_WINDOW / fine_step) + 1
+                j = optima.size
+                for alias in ALIAS_OFFSETS:
+                    lo_win = best_f + alias - ALIAS_WINDOW
+                    if lo_win < FREQ_MIN or lo_win + 2 * ALIAS_WINDOW > FREQ_MAX:
+                        j += ALIAS_PEAKS
+                        continue
+                    win, _ = _fine_grid(ts, ys, ws, chis, d2s, used, lo_win, fine_step, n_win)
+                    for kk in _local_maxima_desc(win, ALIAS_PEAKS, False):
+                        if kk >= 0:
+                            cands[j] = lo_win + kk * fine_step
+                        j += 1
+                # Two stages: score every candidate where it is, then refine the best few
+                # over +- 1 peak width (a 4-harmonic optimum is ~4x narrower than the
+                # one-harmonic peak and need not sit on it).
+                scores = np.full(n_cand, -1.0)
+                for j in range(n_cand):
+                    if cands[j] > 0:
+                        scores[j] = harmonic_chi2_reduction(ts, ys, ws, chis, used, cands[j],
+                                                            n_rank_harmonics)
+                order = np.argsort(scores)[::-1]
+                half = 1.0 / baseline
+                step = half / 8.0
+                f_ref, s_ref = _harmonic_refine(ts, ys, ws, chis, used, best_f, half, step,
+                                                n_rank_harmonics)
+                best_score = s_ref
+                for j in order[:ALIAS_REFINED]:
+                    if scores[j] < 0:
+                        continue
+                    f_a, s_a = _harmonic_refine(ts, ys, ws, chis, used, cands[j], half, step,
+                                                n_rank_harmonics)
+                    # Switch only on a clear gain: residual chi^2 smaller by ALIAS_MARGIN.
+                    if (1.0 - s_a) < (1.0 - best_score) * (1.0 - ALIAS_MARGIN):
+                        choice = f_a
+                        best_score = s_a
                 best_f = choice
         if not (best_p > 0):
             continue
