@@ -6,7 +6,9 @@ Measures, on one process:
   the same with the period reused from a previous run, and with 2 threads;
 - Stripe 82 RR Lyrae (g + r) period recovery within 1% and period-search speed;
 - BTS SN Ia SPM convergence (finite params; chi finite below 1e3 where defined);
-- the per-feature comparison with ALeRCE's own feature values.
+- the agreement with ALeRCE 1.1.1's own values for its 10 example stars (the same objects,
+  ``preprocessing="alerce_1.1.1"``), next to the speed;
+- the per-feature comparison with ALeRCE's own feature values (distributions).
 
 Run: ``python bench/features_core.py [--copies 200] [--s82 239] [--bts 1172]``.
 """
