@@ -6,7 +6,9 @@ Measures, on one process:
   the same with the period reused from a previous run, and with 2 threads;
 - Stripe 82 RR Lyrae (g + r) period recovery within 1% and period-search speed;
 - BTS SN Ia SPM convergence (finite params; chi finite below 1e3 where defined);
-- the per-feature comparison with ALeRCE's own feature values.
+- the agreement with ALeRCE 1.1.1's own values for its 10 example stars (the same objects,
+  ``preprocessing="alerce_1.1.1"``), next to the speed;
+- the per-feature comparison with ALeRCE's own feature values (distributions).
 
 Run: ``python bench/features_core.py [--copies 200] [--s82 239] [--bts 1172]``.
 """
@@ -27,7 +29,8 @@ sys.path.insert(0, str(REPO))
 
 from science.features import Extractor  # noqa: E402
 from science.features import spm  # noqa: E402
-from science.features.compare import compare_with_alerce  # noqa: E402
+from science.features.compare import (agreement_with_reference, compare_with_alerce,  # noqa: E402
+                                   feature_group)
 from science.features.extractor import PeriodEvaluator  # noqa: E402
 from science.features.preprocess import band_batch_from_arrays  # noqa: E402
 
@@ -134,6 +137,29 @@ def bench_bts(n_files: int) -> None:
           f"tau_fall {np.nanmedian(out['SPM_tau_fall']):.1f} d")
 
 
+def alerce_reference_agreement() -> tuple[float, int, int]:
+    """Run the extractor with ``preprocessing="alerce_1.1.1"`` on ALeRCE's 10 example stars
+    and compare with ALeRCE 1.1.1's own values: (share of features agreeing within 5% on
+    >= 9 of 10 stars, n agreeing, n features); prints the per-group table."""
+    base = DATA / "lightcurves" / "alerce_examples"
+    reference = pd.read_parquet(base / "reference_features_1.1.1.parquet")
+    det = pd.read_parquet(base / "detections_sample.parquet")
+    nd = pd.read_parquet(base / "non_detections_sample.parquet").reset_index()
+    objects = pd.read_parquet(base / "object_info_sample.parquet")
+    ours = Extractor(preprocessing="alerce_1.1.1")(det, nd, objects)
+    table = agreement_with_reference(ours, reference)
+    table["group"] = [feature_group(c) for c in table.index]
+    table["agrees_9_of_10"] = table["n_agree"] >= 9
+    groups = table.groupby("group").agg(features=("fraction", "size"),
+                                        agree_9_of_10=("agrees_9_of_10", "sum"),
+                                        mean_object_fraction=("fraction", "mean"))
+    n_ok = int(table["agrees_9_of_10"].sum())
+    print(f"\n== Agreement with ALeRCE 1.1.1's own values (10 stars, alerce_1.1.1 preprocessing): "
+          f"{n_ok} / {len(table)} features within 5% on >= 9 of 10 stars (target >= 95%)")
+    print(groups.round(3).to_string())
+    return n_ok / len(table), n_ok, len(table)
+
+
 def report_vs_alerce(ours: pd.DataFrame) -> pd.DataFrame:
     alerce = pd.concat([
         pd.read_csv(DATA / "labels" / "100_objects_features.csv"),
@@ -159,6 +185,7 @@ def main(argv=None) -> int:
         print(f"real data not found at {DATA}")
         return 1
     ours = bench_ztf(args.copies)
+    alerce_reference_agreement()
     bench_s82(args.s82)
     bench_bts(args.bts)
     report_vs_alerce(ours)

@@ -12,6 +12,7 @@ from scipy import stats
 
 from science.features import Extractor, extract_features, feature_names
 from science.features import drw, harmonics, mhps, spm, variability
+from science.features.extractor import PeriodEvaluator
 from science.features.preprocess import band_batch_from_arrays
 
 RNG = np.random.default_rng(42)
@@ -277,7 +278,7 @@ def test_alerce_examples_real_objects(shared_data):
 def _s82_subset(shared_data, n):
     base = shared_data / "lightcurves" / "s82_rrlyrae"
     truth = pd.read_csv(base / "periods.csv").set_index("Num")["Per"]
-    files = sorted(glob.glob(str(base / "light-curves" / "*.csv")))[:n]
+    files = sorted(glob.glob(str(base / "light-curves" / "*.csv")))[:n]  # n=None: all
     frames = []
     for f in files:
         d = pd.read_csv(f)
@@ -289,14 +290,41 @@ def _s82_subset(shared_data, n):
     return pd.concat(frames, ignore_index=True), truth
 
 
+def _within_one_percent(out, truth):
+    true = truth.reindex([int(str(o).removeprefix("S82_")) for o in out.index]).to_numpy()
+    return np.abs(out["Multiband_period"].to_numpy() / true - 1) < 0.01
+
+
 @pytest.mark.realdata
 @pytest.mark.slow
 def test_s82_rr_lyrae_period_recovery(shared_data):
-    det, truth = _s82_subset(shared_data, 80)
-    out = Extractor(period_only := __import__("science.features.extractor", fromlist=["x"]).PeriodEvaluator())(det)
-    assert period_only.group == "period"
-    rel = np.abs(out["Multiband_period"] / truth.reindex(out.index).to_numpy() - 1)
-    assert np.mean(rel < 0.01) >= 0.85   # full-set rate is measured by bench/features_core.py
+    """All Stripe 82 RR Lyrae, SDSS photometry: the alias-resolving search recovers far
+    more periods within 1% than ALeRCE's own search (which mostly lands on 1 c/d aliases
+    and, over SDSS's ~3000 d baseline, steps over the narrow peaks)."""
+    det, truth = _s82_subset(shared_data, None)
+    out = Extractor(period_only := PeriodEvaluator())(det)
+    assert period_only.group == "period" and len(out) > 200
+    recovered = _within_one_percent(out, truth).mean()
+    alerce = _within_one_percent(Extractor(PeriodEvaluator(resolve_aliases=False))(det), truth).mean()
+    assert recovered >= 0.88           # measured 0.90 (issue target 0.95, not reached yet)
+    assert recovered >= alerce + 0.3   # measured 0.35 with ALeRCE's exact search
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_s82_rr_lyrae_period_recovery_ztf_like(shared_data):
+    """The same stars as ZTF would see them (science/lc_classifier/data.py's conversion:
+    difference photometry, ZTF noise and detection limit, the last 900 days)."""
+    from science.lc_classifier.data import s82_rrlyrae_detections
+
+    truth = pd.read_csv(shared_data / "lightcurves" / "s82_rrlyrae" / "periods.csv").set_index("Num")["Per"]
+    det = s82_rrlyrae_detections(shared_data, ztf_like=True)
+    out = Extractor(PeriodEvaluator())(det)
+    assert len(out) > 200
+    recovered = _within_one_percent(out, truth).mean()
+    alerce = _within_one_percent(Extractor(PeriodEvaluator(resolve_aliases=False))(det), truth).mean()
+    assert recovered >= 0.62           # measured 0.66 (issue target 0.80, not reached yet)
+    assert recovered >= alerce + 0.15  # measured 0.42 with ALeRCE's exact search
 
 
 @pytest.mark.realdata

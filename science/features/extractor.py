@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 
 from . import colors, detections, drw, harmonics, mhps, period, spm, variability
-from .preprocess import BANDS, LightCurveBatch, preprocess
+from .preprocess import (BANDS, PREPROCESSING_ALERCE, PREPROCESSING_DEFAULT, PREPROCESSING_MODES, LightCurveBatch,
+                         preprocess)
 
-FEATURE_VERSION = "alert-lake-features-1.0.0"
+FEATURE_VERSION = "alert-lake-features-2.0.0"  # 2.0: ALeRCE 1.1.1 period (MHAOV), SPM, MHPS, rules
 STATUS_COLUMNS = ("feature_version", "n_det_used", "reason")
 
 
@@ -104,9 +105,8 @@ class PeriodEvaluator(FeatureEvaluator):
     group = "period"
     names = period.NAMES
 
-    def __init__(self, oversample: float = 3.0, n_peaks: int = 8):
-        self.oversample = oversample
-        self.n_peaks = n_peaks
+    def __init__(self, resolve_aliases: bool = True):
+        self.resolve_aliases = resolve_aliases
 
     def evaluate(self, batch, context):
         previous_period = previous_ppe = None
@@ -118,7 +118,7 @@ class PeriodEvaluator(FeatureEvaluator):
             if "PPE" in prev.columns:
                 previous_ppe = prev["PPE"].reindex(batch.oids).to_numpy(float)
         out = period.period_features(batch.bands[1], batch.bands[2], previous_period,
-                                     oversample=self.oversample, n_peaks=self.n_peaks)
+                                     resolve_aliases=self.resolve_aliases)
         if previous_ppe is not None:
             reused = np.isfinite(previous_period) & (previous_period > 0)
             out["PPE"] = np.where(reused, previous_ppe, out["PPE"])
@@ -176,9 +176,9 @@ class ContextEvaluator(FeatureEvaluator):
         return {c: frame[c].to_numpy(float) for c in frame.columns}
 
 
-def default_evaluators() -> list[FeatureEvaluator]:
+def default_evaluators(resolve_aliases: bool = True) -> list[FeatureEvaluator]:
     return [DetectionEvaluator(), NonDetectionEvaluator(), VariabilityEvaluator(), MHPSEvaluator(),
-            PeriodEvaluator(), HarmonicsEvaluator(), DRWEvaluator(), SPMEvaluator(),
+            PeriodEvaluator(resolve_aliases=resolve_aliases), HarmonicsEvaluator(), DRWEvaluator(), SPMEvaluator(),
             ColorEvaluator(), ContextEvaluator()]
 
 
@@ -190,9 +190,16 @@ class Extractor:
     True
     """
 
-    def __init__(self, *evaluators: FeatureEvaluator, min_detections: int = 6):
-        self.evaluators = list(evaluators) if evaluators else default_evaluators()
+    def __init__(self, *evaluators: FeatureEvaluator, min_detections: int = 6,
+                 preprocessing: str = PREPROCESSING_DEFAULT):
+        if preprocessing not in PREPROCESSING_MODES:
+            raise ValueError(f"unknown preprocessing {preprocessing!r}; "
+                             f"expected one of {PREPROCESSING_MODES}")
+        # ALeRCE's own period (no alias resolution) where its preprocessing is asked for.
+        self.evaluators = (list(evaluators) if evaluators else
+                           default_evaluators(resolve_aliases=preprocessing != PREPROCESSING_ALERCE))
         self.min_detections = min_detections
+        self.preprocessing = preprocessing
         self.names = tuple(sorted(n for ev in self.evaluators for n in ev.names))
         self.timings: dict[str, float] = {}
 
@@ -217,7 +224,7 @@ class Extractor:
 
     def _extract(self, det, non_detections, objects, previous) -> pd.DataFrame:
         start = time.perf_counter()
-        prepared = preprocess(det, objects, self.min_detections)
+        prepared = preprocess(det, objects, self.min_detections, mode=self.preprocessing)
         self._add_time("preprocess", time.perf_counter() - start)
         batch = prepared.batch
         context = EvaluationContext(non_detections=non_detections, objects=objects, previous=previous)
@@ -241,13 +248,15 @@ class Extractor:
 
 def extract_features(detections: pd.DataFrame, non_detections: pd.DataFrame | None = None,
                      objects: pd.DataFrame | None = None, previous: pd.DataFrame | None = None,
-                     n_threads: int = 1) -> pd.DataFrame:
+                     n_threads: int = 1, preprocessing: str = PREPROCESSING_DEFAULT) -> pd.DataFrame:
     """ALeRCE light-curve features of every object in ``detections`` (lake layout).
 
     See :class:`Extractor`. ``previous`` (oid, Multiband_period[, PPE]) restricts the period
-    search to a window around each object's previous period.
+    search to a window around each object's previous period. ``preprocessing="alerce_1.1.1"``
+    selects ALeRCE lc_classifier 1.1.1's own preprocessing (``preprocess.py``).
     """
-    return Extractor()(detections, non_detections, objects, previous, n_threads=n_threads)
+    return Extractor(preprocessing=preprocessing)(detections, non_detections, objects, previous,
+                                                  n_threads=n_threads)
 
 
 def feature_names() -> tuple[str, ...]:

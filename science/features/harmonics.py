@@ -21,7 +21,7 @@ from .preprocess import BandLightCurves
 
 N_HARMONICS = 7
 ERROR_FLOOR = 0.01
-MIN_POINTS = 6
+MIN_POINTS = 1  # ALeRCE fits any band with at least one detection (pinv)
 NAMES = tuple(f"Harmonics_mag_{k}" for k in range(1, N_HARMONICS + 1)) + tuple(
     f"Harmonics_phase_{k}" for k in range(2, N_HARMONICS + 1)) + ("Harmonics_mse", "Harmonics_chi")
 PSI_NAMES = ("Psi_CS", "Psi_eta")

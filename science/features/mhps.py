@@ -19,9 +19,11 @@ from numba import njit
 from .preprocess import BandLightCurves
 
 NAMES = ("MHPS_ratio", "MHPS_low", "MHPS_high", "MHPS_non_zero", "MHPS_PN_flag")
-MIN_POINTS = 6
+MIN_POINTS = 1  # ALeRCE runs MHPS on any band with a detection
 T1, T2 = 100.0, 10.0
-DT_MIN, MAG0, EPSILON = 3.0, 19.0, 1.0
+# ALeRCE 1.1.1 calls mhps.statistics(mag, err, t, t1, t2): its extractor dt=3.0 is never
+# passed, so the library default dt = 5 applies.
+DT_MIN, MAG0, EPSILON = 5.0, 19.0, 1.0
 
 
 @njit(nogil=True, cache=True)

@@ -26,6 +26,7 @@ RB_THRESHOLD = 0.55
 QUALITY_COLUMN = "rb"
 MAX_SIGMA = 1.0
 MIN_DETECTIONS = 6
+ALERCE_MIN_TOTAL_DETECTIONS = 5  # ALeRCE 1.1.1 keeps objects with more than this
 BANDS = (1, 2)
 MAGNITUDE = ("magpsf", "sigmapsf")
 CORRECTED_MAGNITUDE = ("magpsf_corr", "sigmapsf_corr_ext")
@@ -107,30 +108,13 @@ def _object_corrected(detections: pd.DataFrame, objects: pd.DataFrame | None) ->
     return first.set_index("oid")["corrected"].fillna(False).astype(bool)
 
 
-def preprocess(detections: pd.DataFrame, objects: pd.DataFrame | None = None,
-               min_detections: int = MIN_DETECTIONS, bands=BANDS,
-               quality_column: str = QUALITY_COLUMN, quality_min: float = RB_THRESHOLD,
-               magnitude=MAGNITUDE, corrected_magnitude=CORRECTED_MAGNITUDE) -> PreprocessResult:
-    """Apply ALeRCE's preprocessing; return the batch of eligible objects and a status table.
+PREPROCESSING_DEFAULT = "default"
+PREPROCESSING_ALERCE = "alerce_1.1.1"
+PREPROCESSING_MODES = (PREPROCESSING_DEFAULT, PREPROCESSING_ALERCE)
 
-    ``detections`` may carry ``oid`` as a column or as the index. The defaults are ZTF's
-    rules; a survey gives its own (``lake.surveys``: ``feature_rules.preprocess_kwargs()``):
-    the bands, the quality column and its cut, and the (magnitude, error) columns,
-    uncorrected and corrected.
-    """
-    det = detections.reset_index() if "oid" not in detections.columns else detections
-    renames = {a: b for a, b in zip((*magnitude, *corrected_magnitude),
-                                    (*MAGNITUDE, *CORRECTED_MAGNITUDE)) if a != b}
-    if renames:  # the kernels read ZTF's names: the survey's columns take them
-        det = det.drop(columns=[b for b in renames.values() if b in det.columns]).rename(columns=renames)
-    all_oids = pd.Index(pd.unique(det["oid"]), name="oid")
-    # A total order first, so that ties (equal mjd or rb) never depend on the order rows
-    # arrived in: the same object gets the same features whatever batch it is in.
-    order = [c for c in ("oid", "mjd", "fid", "candid", "magpsf") if c in det.columns]
-    det = det.sort_values(order, kind="mergesort").reset_index(drop=True)
-    corrected = _object_corrected(det, objects)
-    det["object_corrected"] = det["oid"].map(corrected).fillna(False).astype(bool)
 
+def _feature_magnitudes(det: pd.DataFrame, quality_column: str = QUALITY_COLUMN) -> None:
+    """Add mag_ml/err_ml (corrected when the object is) and isdiffpos_sign in place."""
     for col in ("magpsf", "sigmapsf", "mjd", quality_column):
         det[col] = pd.to_numeric(det[col], errors="coerce").astype(float)
     has_corr = {"magpsf_corr", "sigmapsf_corr_ext"} <= set(det.columns)
@@ -146,31 +130,49 @@ def preprocess(detections: pd.DataFrame, objects: pd.DataFrame | None = None,
     det["isdiffpos_sign"] = (normalize_isdiffpos(det["isdiffpos"]) if "isdiffpos" in det.columns
                              else np.ones(len(det), dtype=np.int8))
 
+
+def preprocess(detections: pd.DataFrame, objects: pd.DataFrame | None = None,
+               min_detections: int = MIN_DETECTIONS, mode: str = PREPROCESSING_DEFAULT,
+               bands=BANDS, quality_column: str = QUALITY_COLUMN,
+               quality_min: float = RB_THRESHOLD, magnitude=MAGNITUDE,
+               corrected_magnitude=CORRECTED_MAGNITUDE) -> PreprocessResult:
+    """Apply ALeRCE's preprocessing; return the batch of eligible objects and a status table.
+
+    ``detections`` may carry ``oid`` as a column or as the index. ``mode`` is
+    ``"default"`` (the rules in the module docstring) or ``"alerce_1.1.1"``: exactly
+    ALeRCE lc_classifier 1.1.1's ``DetectionsPreprocessorZTF`` (see :func:`_alerce_rows`),
+    so that features can be compared to or combined with ALeRCE's published ones.
+    The other defaults are ZTF's rules; a survey gives its own (``lake.surveys``:
+    ``feature_rules.preprocess_kwargs()``): the bands, the quality column and its cut, and
+    the (magnitude, error) columns, uncorrected and corrected.
+    """
+    if mode not in PREPROCESSING_MODES:
+        raise ValueError(f"unknown preprocessing {mode!r}; expected one of {PREPROCESSING_MODES}")
+    det = detections.reset_index() if "oid" not in detections.columns else detections
+    renames = {a: b for a, b in zip((*magnitude, *corrected_magnitude),
+                                    (*MAGNITUDE, *CORRECTED_MAGNITUDE)) if a != b}
+    if renames:  # the kernels read ZTF's names: the survey's columns take them
+        det = det.drop(columns=[b for b in renames.values() if b in det.columns]).rename(columns=renames)
+    all_oids = pd.Index(pd.unique(det["oid"]), name="oid")
     numeric_bands = all(isinstance(fid, (int, np.integer)) for fid in bands)
-    required = ["mjd", "fid", "magpsf", "sigmapsf", "mag_ml", "err_ml", quality_column]
-    if not numeric_bands:  # letter bands (u..y): present, not numeric
-        required.remove("fid")
-    required += [c for c in ("ra", "dec") if c in det.columns]
-    values = det[required].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
-    ok = np.isfinite(values).all(axis=1)
-    if not numeric_bands:
-        ok &= det["fid"].notna().to_numpy()
-    ok &= det[quality_column].to_numpy() >= quality_min
-    err = det["err_ml"].to_numpy()
-    ok &= (err > 0.0) & (err < MAX_SIGMA)
-    det = det[ok]
-    # One detection per (oid, mjd): the same exposure can yield two sources; keep best rb.
-    det = det.sort_values(quality_column, ascending=False, kind="mergesort")
-    det = det.drop_duplicates(["oid", "mjd"], keep="first")
+    if mode == PREPROCESSING_ALERCE:
+        det = _alerce_rows(det, objects)
+    else:
+        det = _default_rows(det, objects, quality_column, quality_min, numeric_bands)
     if numeric_bands:
         det["fid"] = det["fid"].astype(np.int64)
     det = det.sort_values(["oid", "fid", "mjd"], kind="mergesort").reset_index(drop=True)
 
     counts = det.groupby(["oid", "fid"]).size().unstack(fill_value=0)
-    enough = pd.Series(False, index=counts.index)
-    for fid in bands:
-        if fid in counts.columns:
-            enough |= counts[fid] >= min_detections
+    if mode == PREPROCESSING_ALERCE:
+        # ALeRCE's per-band test measures the length of a boolean series, so it counts
+        # all the object's rows: more than 5 detections in total, across bands.
+        enough = counts.sum(axis=1) > ALERCE_MIN_TOTAL_DETECTIONS
+    else:  # enough detections in one of the bands
+        enough = pd.Series(False, index=counts.index)
+        for fid in bands:
+            if fid in counts.columns:
+                enough |= counts[fid] >= min_detections
     eligible = enough[enough].index
 
     n_used = det.groupby("oid").size().reindex(all_oids, fill_value=0)
@@ -185,6 +187,59 @@ def preprocess(detections: pd.DataFrame, objects: pd.DataFrame | None = None,
     for fid in bands:
         batch.bands[fid] = _band_arrays(det, oids, fid)
     return PreprocessResult(batch=batch, status=status)
+
+
+def _default_rows(det: pd.DataFrame, objects: pd.DataFrame | None,
+                  quality_column: str = QUALITY_COLUMN, quality_min: float = RB_THRESHOLD,
+                  numeric_bands: bool = True) -> pd.DataFrame:
+    # A total order first, so that ties (equal mjd or rb) never depend on the order rows
+    # arrived in: the same object gets the same features whatever batch it is in.
+    order = [c for c in ("oid", "mjd", "fid", "candid", "magpsf") if c in det.columns]
+    det = det.sort_values(order, kind="mergesort").reset_index(drop=True)
+    corrected = _object_corrected(det, objects)
+    det["object_corrected"] = det["oid"].map(corrected).fillna(False).astype(bool)
+    _feature_magnitudes(det, quality_column)
+    required = ["mjd", "fid", "magpsf", "sigmapsf", "mag_ml", "err_ml", quality_column]
+    if not numeric_bands:  # letter bands (u..y): present, not numeric
+        required.remove("fid")
+    required += [c for c in ("ra", "dec") if c in det.columns]
+    values = det[required].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    ok = np.isfinite(values).all(axis=1)
+    if not numeric_bands:
+        ok &= det["fid"].notna().to_numpy()
+    ok &= det[quality_column].to_numpy() >= quality_min
+    err = det["err_ml"].to_numpy()
+    ok &= (err > 0.0) & (err < MAX_SIGMA)
+    det = det[ok]
+    # One detection per (oid, mjd): the same exposure can yield two sources; keep best rb.
+    det = det.sort_values(quality_column, ascending=False, kind="mergesort")
+    return det.drop_duplicates(["oid", "mjd"], keep="first")
+
+
+def _alerce_rows(det: pd.DataFrame, objects: pd.DataFrame | None) -> pd.DataFrame:
+    """ALeRCE 1.1.1's row selection, in its order (REFERENCE_FEATURES.md of alerce_examples).
+
+    1. feature magnitudes from ``objects.corrected`` (else the first detection's flag);
+    2. the *first row in input order* per (oid, mjd), before any quality cut;
+    3. +-inf as NaN, drop rows with NaN in mjd, fid, magpsf, sigmapsf, the feature
+       magnitude and error, ra, dec, rb or **sgscore1**;
+    4. 0 < sigma < 1; 5. rb >= 0.55. The > 5 detections rule is applied by the caller.
+    """
+    det = det.reset_index(drop=True)
+    corrected = _object_corrected(det, objects)
+    det["object_corrected"] = det["oid"].map(corrected).fillna(False).astype(bool)
+    det = det.drop_duplicates(["oid", "mjd"], keep="first").copy()
+    _feature_magnitudes(det)
+    required = ["mjd", "fid", "magpsf", "sigmapsf", "mag_ml", "err_ml", "ra", "dec", "rb", "sgscore1"]
+    missing = [c for c in required if c not in det.columns]
+    if missing:
+        raise ValueError(f"alerce_1.1.1 preprocessing needs detection columns {missing}")
+    values = det[required].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    ok = np.isfinite(values).all(axis=1)
+    err = det["err_ml"].to_numpy()
+    ok &= (err > 0.0) & (err < MAX_SIGMA)
+    ok &= det["rb"].to_numpy() >= RB_THRESHOLD
+    return det[ok]
 
 
 def _band_arrays(det: pd.DataFrame, oids: np.ndarray, fid: int) -> BandLightCurves:

@@ -13,10 +13,13 @@ Data, as ALeRCE's ZTF extractor: flux in mJy from the uncorrected difference mag
 [max/3, 3 max], t0 in [-50, 50], gamma, tau_rise, tau_fall in [1, 100], beta in [0, 1].
 SPM_chi = sum((model - flux)^2 / (err + 0.01)^2) / (N - 6), NaN when N <= 6.
 
-ALeRCE fits with scipy's ``curve_fit`` (unweighted, trust-region, ``ftol = A_guess / 20``,
-which in practice stops after the first step). Here the same unweighted least squares is
-solved to convergence with a bounded Levenberg-Marquardt (projected steps, forward-difference
-Jacobian) in numba, from two starting points, keeping the lower cost.
+The fit is ALeRCE 1.1.1's exactly: scipy's bounded trust-region reflective least squares
+(what ``curve_fit`` runs), unweighted, 2-point Jacobian, from ALeRCE's start
+(A = 3 max, t0 = -5, gamma = span, beta = 0.5, tau_rise = (t_peak - t_first)/2,
+tau_fall = 40) with its loose ``ftol = A_guess / 20`` (retry ``A_guess / 3``; NaN after a
+second failure), on float32 times and fluxes. The loose tolerance stops the fit after a
+few steps, so the parameters often sit near the start or a bound: that *is* ALeRCE's
+feature. The model residuals are a numba kernel; the optimizer is scipy's.
 """
 from __future__ import annotations
 
@@ -24,11 +27,12 @@ import math
 
 import numpy as np
 from numba import njit
+from scipy.optimize import least_squares
 
 from .preprocess import BandLightCurves
 
 NAMES = ("SPM_A", "SPM_t0", "SPM_gamma", "SPM_beta", "SPM_tau_rise", "SPM_tau_fall", "SPM_chi")
-MIN_POINTS = 6
+MIN_POINTS = 1  # ALeRCE fits any band with a detection; SPM_chi needs > 6 points
 N_PARAMS = 6
 
 
@@ -60,98 +64,58 @@ def _model_p(times, p):
 
 
 @njit(nogil=True, cache=True)
-def _cost(times, flux, p):
-    r = _model_p(times, p) - flux
-    return (r * r).sum()
+def _residuals(p, times, flux):
+    return spm_model(times, p[0], p[1], p[2], p[3], p[4], p[5]) - flux
 
 
-@njit(nogil=True, cache=True)
-def fit_spm(times, flux, lo, hi, p0, max_iter):
-    """Bounded Levenberg-Marquardt on the unweighted squared residuals."""
-    p = np.minimum(np.maximum(p0.copy(), lo), hi)
-    n = times.size
-    cost = _cost(times, flux, p)
-    lam = 1e-3
-    rel = 1.0
-    jac = np.empty((n, N_PARAMS))
-    for _ in range(max_iter):
-        base = _model_p(times, p)
-        r = base - flux
-        for j in range(N_PARAMS):
-            h = 1e-6 * max(abs(p[j]), 1.0)
-            if p[j] + h > hi[j]:
-                h = -h
-            q = p.copy()
-            q[j] += h
-            jac[:, j] = (_model_p(times, q) - base) / h
-        jtj = jac.T @ jac
-        grad = jac.T @ r
-        improved = False
-        for _ in range(12):
-            a = jtj.copy()
-            for j in range(N_PARAMS):
-                a[j, j] += lam * (jtj[j, j] + 1e-12)
-            step = np.linalg.solve(a, -grad)
-            trial = np.minimum(np.maximum(p + step, lo), hi)
-            trial_cost = _cost(times, flux, trial)
-            if np.isfinite(trial_cost) and trial_cost < cost:
-                rel = (cost - trial_cost) / max(cost, 1e-300)
-                p = trial
-                cost = trial_cost
-                lam = max(lam / 3.0, 1e-9)
-                improved = True
-                break
-            lam *= 4.0
-        if not improved or rel < 1e-10:
-            break
-    return p, cost
-
-
-@njit(nogil=True, cache=True)
-def spm_kernel(offsets, t_all, magpsf_all, sigmapsf_all, min_points):
-    n_obj = offsets.size - 1
-    out = np.full((n_obj, 7), np.nan)
-    for o in range(n_obj):
-        a0 = offsets[o]
-        b0 = offsets[o + 1]
-        n = b0 - a0
-        if n < min_points:
+def _fit_like_alerce(times: np.ndarray, flux: np.ndarray) -> np.ndarray:
+    """ALeRCE 1.1.1's ``SNModelScipy.fit``: ``curve_fit`` (bounded TRF, 2-point Jacobian,
+    unweighted) from its start point with ``ftol = A_guess / 20``, retried with
+    ``A_guess / 3`` on failure, NaN after a second failure. ``least_squares`` is what
+    ``curve_fit`` runs; a non-success status is curve_fit's RuntimeError.
+    """
+    f_max = float(flux.max())
+    lo = np.array([f_max / 3.0, -50.0, 1.0, 0.0, 1.0, 1.0])
+    hi = np.array([f_max * 3.0, 50.0, 100.0, 1.0, 100.0, 100.0])
+    a_guess = max(hi[0], max(lo[0], 1.2 * f_max))     # = the upper bound, as in ALeRCE
+    p0 = np.array([a_guess, -5.0, min(100.0, max(1.0, times.max() - times.min())), 0.5,
+                   min(100.0, max(1.0, (times[np.argmax(flux)] - times.min()) / 2.0)), 40.0])
+    for ftol in (a_guess / 20.0, a_guess / 3.0):
+        try:
+            res = least_squares(_residuals, p0, jac="2-point", bounds=(lo, hi), method="trf",
+                                ftol=ftol, args=(times, flux))
+        except ValueError:
             continue
-        times = t_all[a0:b0] - t_all[a0]
-        mag = magpsf_all[a0:b0]
-        flux = 10.0 ** (-(mag + 48.6) / 2.5 + 26.0)
-        err = 10.0 ** (-(mag - sigmapsf_all[a0:b0] + 48.6) / 2.5 + 26.0) - flux
-        k_max = np.argmax(flux)
-        f_max = flux[k_max]
-        t_max = times[k_max]
-        lo = np.array([f_max / 3.0, -50.0, 1.0, 0.0, 1.0, 1.0])
-        hi = np.array([f_max * 3.0, 50.0, 100.0, 1.0, 100.0, 100.0])
-        starts = np.array([
-            # ALeRCE ZTF start (amplitude clipped into its bounds)
-            [1.2 * f_max, -5.0, min(100.0, max(1.0, times[-1])), 0.5,
-             min(100.0, max(1.0, t_max / 2.0)), 40.0],
-            # ALeRCE phase-II start: peak-anchored
-            [1.2 * f_max, min(50.0, max(-50.0, t_max * 2.0 / 3.0)),
-             min(100.0, max(1.0, t_max)), 0.5, min(100.0, max(1.0, t_max / 2.0)), 50.0],
-        ])
-        best_cost = np.inf
-        best = np.full(N_PARAMS, np.nan)
-        for s in range(starts.shape[0]):
-            p, cost = fit_spm(times, flux, lo, hi, starts[s], 60)
-            if cost < best_cost:
-                best_cost = cost
-                best = p
-        if not np.isfinite(best_cost):
-            continue
-        pred = _model_p(times, best)
-        chi = (((pred - flux) / (err + 0.01)) ** 2).sum()
-        for j in range(N_PARAMS):
-            out[o, j] = best[j]
-        if n - N_PARAMS >= 1:
-            out[o, 6] = chi / (n - N_PARAMS)
+        if res.success:
+            return res.x
+    return np.full(N_PARAMS, np.nan)
+
+
+def spm_fit_band(mjd: np.ndarray, magpsf: np.ndarray, sigmapsf: np.ndarray) -> np.ndarray:
+    """The 7 SPM features of one band (time-sorted detections), as ALeRCE computes them."""
+    n = mjd.size
+    out = np.full(7, np.nan)
+    if n == 0:
+        return out
+    # ALeRCE casts the relative times and the fluxes to float32 before fitting.
+    times = (mjd - mjd.min()).astype(np.float32).astype(np.float64)
+    flux_raw = mag_to_flux(magpsf)
+    err = mag_to_flux(magpsf - sigmapsf) - flux_raw
+    flux = flux_raw.astype(np.float32).astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        params = _fit_like_alerce(times, flux)
+        out[:N_PARAMS] = params
+        if n - N_PARAMS >= 1 and np.isfinite(params).all():
+            pred = spm_model(times, *params)
+            out[6] = float((((pred - flux) / (err + 0.01)) ** 2).sum() / (n - N_PARAMS))
     return out
 
 
 def spm_features(band: BandLightCurves, min_points: int = MIN_POINTS) -> dict[str, np.ndarray]:
-    values = spm_kernel(band.offsets, band.mjd, band.magpsf, band.sigmapsf, min_points)
+    n_obj = len(band.offsets) - 1
+    values = np.full((n_obj, 7), np.nan)
+    for o in range(n_obj):
+        a, b = band.offsets[o], band.offsets[o + 1]
+        if b - a >= min_points:
+            values[o] = spm_fit_band(band.mjd[a:b], band.magpsf[a:b], band.sigmapsf[a:b])
     return {name: values[:, i] for i, name in enumerate(NAMES)}
