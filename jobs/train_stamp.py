@@ -69,7 +69,7 @@ def main(argv=None) -> int:
     p.add_argument("--labels")
     p.add_argument("--lake")
     p.add_argument("--simulated", action="store_true")
-    p.add_argument("--per-class", type=int, default=1500, help="simulated first alerts per class and season")
+    p.add_argument("--per-class", type=int, default=1000, help="simulated first alerts per class and season")
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out")

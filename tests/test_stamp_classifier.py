@@ -250,6 +250,7 @@ def test_weak_labels_held_apart_by_object(real_split):
             and pd.Series(test).groupby(alerts["objectId"].to_numpy()).nunique().max() == 1)
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_real_backgrounds_and_weak_labels_beat_simulated_only(shared_data):
     """Small models (one season, 250 per class, 4 epochs): the same training recipe on the

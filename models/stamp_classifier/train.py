@@ -31,7 +31,7 @@ STAMP_MIX = {"AGN": 3, "QSO": 3, "Blazar": 2, "SNIa": 2, "SNII": 2, "SNIbc": 1, 
              "CV/Nova": 1, "asteroid": 0.25, "bogus": 0.25}
 TRAIN_SEEDS = (101, 102)
 TEST_SEED = 201
-REAL_REPEAT = 4        # weakly labeled real training alerts, repeated (flips augment them)
+REAL_REPEAT = 8        # weakly labeled real training alerts, repeated (few; flips augment them)
 MIN_CLASS_COUNT = 10   # a class with fewer real examples stays out of the balanced accuracy
 
 
@@ -207,7 +207,7 @@ def training_data(per_class: int, shared_data=None, seeds=TRAIN_SEEDS, test_seed
     return out
 
 
-def train_default(out_dir=None, per_class: int = 1500, epochs: int = 8, n_threads: int = 2,
+def train_default(out_dir=None, per_class: int = 1000, epochs: int = 8, n_threads: int = 2,
                   shared_data=None, seeds=TRAIN_SEEDS, test_seed: int = TEST_SEED, real_repeat: int = REAL_REPEAT):
     """Build the data, fit, evaluate; write model.pt, model.json, metrics.json,
     MODEL_CARD.md to ``out_dir`` (default ``var/models/stamp_classifier/<version>/``)."""
