@@ -1,15 +1,20 @@
 """Train the stamp classifier (rotation-invariant CNN on cutouts + metadata).
 
     python jobs/train_stamp.py --simulated                        # default model (make models)
+    python jobs/train_stamp.py --simulated --no-real              # simulator's own cutouts only
     python jobs/train_stamp.py --labels stamps.csv --lake ROOT    # candid|oid,class from the lake
     python jobs/train_stamp.py --labels stamps.csv --lake ROOT --simulated
 
 --labels: a CSV with `candid` or `oid`/`objectId` and `class` (AGN, SN, VS, asteroid, bogus)
 or `classALeRCE` (light-curve classes, mapped to their stamp class). By oid, each object's
 first alert is used. Cutouts come from the lake's `cutout` table, metadata from `alert`;
-25% (by oid hash) is held out for the metrics. Writes model.pt, metrics.json,
-MODEL_CARD.md and artifacts.json (sha256) into --out (default var/models/stamp_classifier/<version>/,
-then made `current`).
+25% (by oid hash) is held out for the metrics. Writes model.pt (a state dict), model.json,
+metrics.json, MODEL_CARD.md and artifacts.json (sha256 of each, verified at load) into --out
+(default var/models/stamp_classifier/<version>/, then made `current`).
+
+--simulated uses the real alerts of --shared-data when present (as the light-curve job
+does): the simulated scenes are rendered on real ZTF backgrounds and the weakly labeled
+real alerts join the training set, held apart by object (science/stamp_classifier/train.py).
 """
 from __future__ import annotations
 
@@ -65,12 +70,14 @@ def main(argv=None) -> int:
     p.add_argument("--labels")
     p.add_argument("--lake")
     p.add_argument("--simulated", action="store_true")
-    p.add_argument("--per-class", type=int, default=1500, help="simulated first alerts per class and season")
+    p.add_argument("--per-class", type=int, default=1000, help="simulated first alerts per class and season")
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out")
     p.add_argument("--shared-data", default=str(DEFAULT_SHARED))
-    p.add_argument("--no-real", action="store_true")
+    p.add_argument("--no-real", action="store_true", help="ignore --shared-data (simulator's cutouts only)")
+    p.add_argument("--real-repeat", type=int, default=strain.REAL_REPEAT,
+                   help="times each weakly labeled real training alert is repeated")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if not args.labels and not args.simulated:
@@ -80,7 +87,8 @@ def main(argv=None) -> int:
     shared = None if args.no_real or not Path(args.shared_data).is_dir() else args.shared_data
     if args.simulated and not args.labels:
         model, metrics, out = strain.train_default(args.out, per_class=args.per_class, epochs=args.epochs,
-                                                   n_threads=args.threads, shared_data=shared)
+                                                   n_threads=args.threads, shared_data=shared,
+                                                   real_repeat=args.real_repeat)
     else:
         from science.lc_classifier.train import is_test
 
@@ -107,19 +115,24 @@ def main(argv=None) -> int:
         out = Path(args.out) if args.out else REPO / "var" / "models" / model.name / model.version
         out.mkdir(parents=True, exist_ok=True)
         model.save(out / "model.pt")
+        metrics["weights_sha256"] = model.weights_sha256_
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
         strain.write_model_card(model, metrics, out / "MODEL_CARD.md")
     from science.artifacts import publish   # checksums for safe loading; `current` for the default folder
 
-    publish(out, ["model.pt"], model.name, model.version, pointer=not args.out)
+    publish(out, ["model.pt", "model.json"], model.name, model.version, pointer=not args.out)
     log.info("%s %s written to %s", model.name, model.version, out)
     sim = metrics.get("simulated_test")
     if sim:
         print(f"simulated test: macro P {sim['macro_precision']:.3f} R {sim['macro_recall']:.3f} "
               f"F1 {sim['macro_f1']:.3f} accuracy {sim['accuracy']:.3f}")
-    real = metrics.get("real")
-    if real:
-        print(f"real alerts: {real['labels']}; asteroid recall (CNN alone) {real['asteroid_recall_cnn_only']}")
+    for key in ("real_heldout", "real"):
+        real = metrics.get(key)
+        if real:
+            ba = real["cnn_only"]["balanced_accuracy"]
+            print(f"{key}: {real['labels']}; CNN alone accuracy {real['cnn_only']['accuracy']:.3f}, balanced "
+                  f"{ba['value']} over {ba['classes']}; recall "
+                  + ", ".join(f"{c} {v['recall']:.3f}" for c, v in real["cnn_only"]["recall_by_class"].items()))
     return 0
 
 

@@ -1,9 +1,13 @@
 """Stamp classifier: cutout decoding (fast path == astropy), padding of edge cutouts,
-normalization, rotation invariance, training on simulated stamps, persistence."""
+normalization, rotation invariance, training on simulated stamps, persistence (state dict,
+sha256 verified), weak labels of real alerts, stamps on real backgrounds, and a model
+trained on them against one trained on the simulator's cutouts, on held-out real alerts."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
+import json
 
 import numpy as np
 import pandas as pd
@@ -14,6 +18,8 @@ from science.stamp_classifier import (CLASSES, METADATA, StampClassifier, crop, 
                                      metadata_frame, normalize, pad_to_full)
 from science.stamp_classifier.stamps import decode_or_nan
 from science.stamp_classifier import data as sdata
+from science.stamp_classifier import realistic
+from science.stamp_classifier import train as strain
 
 
 def fits_gz(img, **header) -> bytes:
@@ -100,13 +106,25 @@ def test_held_out_accuracy_well_above_chance(trained, sim):
 
 
 def test_save_load_round_trip(trained, sim, tmp_path):
+    import torch
+
     model, _ = trained
     X, meta, _ = sim
-    model.save(tmp_path / "v1" / "model.pt")
+    path = model.save(tmp_path / "v1" / "model.pt")
     back = load(tmp_path / "v1")
     m = metadata_frame(meta.head(30))
     assert np.array_equal(back.predict_proba(X[:30], m), model.predict_proba(X[:30], m))
     assert back.version == model.version and back.metadata_ == list(METADATA)
+    # the weights file is a plain state dict (loads without executing code) ...
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    assert set(state) == set(model.net.state_dict())
+    # ... whose sha256 is recorded beside it and verified at load
+    cfg = json.loads((path.parent / "model.json").read_text())
+    assert cfg["weights_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest() == back.weights_sha256_
+    state[next(iter(state))] += 1.0
+    torch.save(state, path)
+    with pytest.raises(ValueError, match="sha256"):
+        load(tmp_path / "v1")
 
 
 def test_metadata_frame_derived_columns():
@@ -161,3 +179,95 @@ def test_real_labeled_alerts(shared_data):
     assert (real["label"] == "asteroid").sum() > 100
     ss = pd.to_numeric(real.loc[real["label"] == "asteroid", "ssdistnr"])
     assert ((ss >= 0) & (ss <= 5)).all()
+
+
+def test_weak_label_rules_and_precedence():
+    f = pd.DataFrame({
+        "objectId": list("abcdefgh"),
+        "ssdistnr": [1.0, 1.0, -999.0, -999.0, -999.0, -999.0, -999.0, 12.0],
+        "drb": [0.02, 0.9, 0.02, np.nan, 0.95, 0.95, 0.95, 0.95],
+        "rb": [0.9, 0.9, 0.9, 0.1, 0.9, 0.9, 0.9, 0.9],
+        "sgscore1": [0.99, 0.1, 0.99, 0.1, 0.99, 0.99, 0.2, 0.99],
+        "distpsnr1": [0.2, 9.0, 0.2, 9.0, 0.3, 0.3, 0.3, 3.0],
+        "isdiffpos": ["t", "t", "t", "t", "f", "t", "f", "f"],
+        "n_prv_pos": [0, 0, 0, 0, 3, 0, 4, 2],
+        "n_prv_neg": [0, 0, 0, 0, 1, 2, 0, 2]})
+    label, source = sdata.weak_labels(f, {"c": "AGN"})
+    # a: solar-system object first; c: low drb beats the catalogue; d: rb when drb is missing;
+    # e: star with both signs -> VS; f: only now-positive + earlier negatives -> VS too;
+    # g: both signs but not a star; h: star 3" away: no label
+    assert label.tolist()[:6] == ["asteroid", "asteroid", "bogus", "bogus", "VS", "VS"]
+    assert label.iloc[6:].isna().all()
+    assert source.tolist()[:5] == ["ssdistnr", "ssdistnr", "drb/rb", "drb/rb", "star+both_signs"]
+    label, _ = sdata.weak_labels(f.assign(drb=0.95, rb=0.9), {"c": "AGN"})
+    assert label[2] == "AGN"
+
+
+@pytest.fixture(scope="module")
+def real_split(shared_data):
+    return strain.real_split(shared_data)
+
+
+@pytest.mark.realdata
+def test_real_stamp_builder_uses_real_cutouts(real_split):
+    alerts, _ = real_split
+    head = alerts.head(40)
+    bg = realistic.background_tiles(head)
+    full = [k for k, b in enumerate(head["cutoutScience"]) if decode_cutout(b).shape == (63, 63)]
+    assert len(bg) > 6 * len(full) > 100             # most off-centre tiles are finite
+    k = full[0]
+    sci = decode_cutout(head["cutoutScience"].iloc[k])
+    assert np.array_equal(bg.images[0, 0], sci[:21, :21])   # real pixels, not synthetic
+    assert bg.objects[0] == head["objectId"].iloc[k] and bg.fwhm[0] == head["fwhm"].iloc[k]
+    # an injected star keeps the real background around it and the real noise level
+    spec = {"kind": "point", "artifact": -1, "asteroid": False, "dflux": 2000.0, "ref_flux": 4000.0,
+            "host_flux": 0.0, "host_re": 1, "host_q": 1, "host_pa": 0, "host_dx": 0, "host_dy": 0,
+            "nr_dx": 0, "nr_dy": 0, "fwhm": 2.0, "fwhm_ref": 2.0, "sky": 200.0, "nframes": 15,
+            "dx": 0.0, "dy": 0.0}
+    out = realistic.render(spec, bg, 0, np.random.default_rng(0))
+    corner = (slice(0, 4), slice(0, 4))
+    for j in range(3):
+        assert np.median(np.abs(out[j][corner] - bg.images[0, j][corner])) < 0.3 * bg.rms[0, j]
+        assert out[j][10, 10] - bg.images[0, j][10, 10] > 5 * bg.rms[0, j]
+    X, meta, y = sdata.simulated_stamps(seed=4, alerts_per_night=2000, nights=1, per_class=10,
+                                        mix=strain.STAMP_MIX, backgrounds=bg)
+    assert X.shape[1:] == (3, 21, 21) and set(meta["fwhm"]) <= set(bg.fwhm)   # the real PSF widths
+
+
+@pytest.mark.realdata
+def test_weak_labels_held_apart_by_object(real_split):
+    alerts, test = real_split
+    labeled = alerts["label"].notna().to_numpy()
+    train_obj = set(alerts.loc[labeled & ~test, "objectId"])
+    test_obj = set(alerts.loc[labeled & test, "objectId"])
+    assert train_obj and test_obj and not train_obj & test_obj
+    counts = alerts.loc[labeled & test, "label"].value_counts()
+    assert counts.get("asteroid", 0) > 40 and counts.get("VS", 0) > 20 and counts.get("bogus", 0) > 20
+    ss = pd.to_numeric(alerts.loc[alerts["label"] == "asteroid", "ssdistnr"])
+    assert ((ss >= 0) & (ss <= 5)).all()
+    # the split is deterministic by object: every alert of an object on one side
+    assert (alerts.groupby("objectId")["objectId"].transform("size").gt(1).any()
+            and pd.Series(test).groupby(alerts["objectId"].to_numpy()).nunique().max() == 1)
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_real_backgrounds_and_weak_labels_beat_simulated_only(shared_data):
+    """Small models (one season, 250 per class, 4 epochs): the same training recipe on the
+    simulator's cutouts vs on real backgrounds plus the weakly labeled real training
+    alerts, both scored on the held-out real objects."""
+    kw = dict(per_class=250, seeds=(101,), alerts_per_night=3000, test_per_class=60, plain_test=False)
+    new = strain.training_data(shared_data=shared_data, **kw)
+    old = strain.training_data(shared_data=None, **kw)
+    real_test = new["real_test"]
+    assert real_test is not None and len(real_test) > 100
+    scores = {}
+    for name, data in (("old", old), ("new", new)):
+        X, meta, y = data["train"]
+        model = StampClassifier(epochs=4, n_threads=2).fit(X, meta, y)
+        scores[name] = strain.evaluate_real(model, real_test)["cnn_only"]
+    ba_old = scores["old"]["balanced_accuracy"]["value"]
+    ba_new = scores["new"]["balanced_accuracy"]["value"]
+    assert ba_new >= 0.7 and ba_new > ba_old + 0.15, (ba_old, ba_new)
+    rec = scores["new"]["recall_by_class"]
+    assert min(rec[c]["recall"] for c in ("VS", "asteroid", "bogus")) >= 0.5, rec

@@ -4,7 +4,7 @@ three 21x21 center crops plus alert metadata; classes AGN, SN, VS, asteroid, bog
 Public API::
 
     from science.stamp_classifier import StampClassifier, load, train_default
-    model = load("var/models/stamp_classifier/<version>")      # or .../model.pt
+    model = load("var/science/stamp_classifier/<version>")      # or .../model.pt
     probs = model.predict_proba_alerts(alerts_pdf)              # (n, 5), model.classes_
 
 See science/README.md.

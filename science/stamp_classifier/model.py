@@ -40,6 +40,7 @@ METADATA = ["sgscore1", "sgscore2", "sgscore3", "distpsnr1", "distpsnr2", "distp
             "ndethist", "ncovhist", "ecl_lat", "ecl_long", "gal_lat", "gal_long",
             "non_detections", "chinr", "sharpnr"]
 CUTOUTS = ("cutoutScience", "cutoutTemplate", "cutoutDifference")
+CONFIG_FILE = "model.json"
 
 
 class StampNet(nn.Module):
@@ -131,6 +132,7 @@ class StampClassifier:
         self.scale_ = None
         self.version = None
         self.training_data_hash_ = None
+        self.weights_sha256_ = None
         self.history_ = []
 
     # --- inputs ---------------------------------------------------------------------
@@ -222,15 +224,24 @@ class StampClassifier:
         return self.predict_proba(alert_images(pdf), metadata_frame(pdf))
 
     # --- persistence -------------------------------------------------------------------
+    def config(self) -> dict:
+        """Everything but the weights, as JSON-able values (``model.json``)."""
+        return {"arch": self.arch, "metadata": self.metadata_, "center": self.center_.tolist(),
+                "scale": self.scale_.tolist(), "version": self.version, "hash": self.training_data_hash_,
+                "history": self.history_, "classes": list(self.classes_),
+                "params": {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
+                           "weight_decay": self.weight_decay, "seed": self.seed}}
+
     def save(self, path) -> Path:
+        """``path`` (model.pt): the network's state dict only (tensors: loading it runs no
+        code); beside it ``model.json``: the configuration, the normalization and the
+        sha256 of model.pt, which ``load`` verifies."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"state": self.net.state_dict(), "arch": self.arch, "metadata": self.metadata_,
-                    "center": self.center_.tolist(), "scale": self.scale_.tolist(),
-                    "version": self.version, "hash": self.training_data_hash_,
-                    "history": self.history_, "classes": list(self.classes_),
-                    "params": {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
-                               "weight_decay": self.weight_decay, "seed": self.seed}}, path)
+        torch.save(self.net.state_dict(), path)
+        self.weights_sha256_ = file_sha256(path)
+        cfg = {**self.config(), "weights_file": path.name, "weights_sha256": self.weights_sha256_}
+        (path.parent / CONFIG_FILE).write_text(json.dumps(cfg, indent=1))
         return path
 
     @classmethod
@@ -238,19 +249,32 @@ class StampClassifier:
         path = Path(path)
         if path.is_dir():
             path = path / "model.pt"
-        blob = torch.load(path, map_location="cpu", weights_only=False)
-        model = cls(**blob["params"], **blob["arch"])
-        model.metadata_ = blob["metadata"]
-        model.center_ = np.array(blob["center"])
-        model.scale_ = np.array(blob["scale"])
-        model.version = blob["version"]
-        model.training_data_hash_ = blob["hash"]
-        model.history_ = blob["history"]
-        model.classes_ = np.array(blob["classes"])
+        cfg = json.loads((path.parent / CONFIG_FILE).read_text())
+        digest = file_sha256(path)
+        if digest != cfg["weights_sha256"]:
+            raise ValueError(f"{path}: sha256 {digest} differs from the {cfg['weights_sha256']} recorded "
+                             f"in {CONFIG_FILE}; refusing to load")
+        model = cls(**cfg["params"], **cfg["arch"])
+        model.metadata_ = cfg["metadata"]
+        model.center_ = np.array(cfg["center"])
+        model.scale_ = np.array(cfg["scale"])
+        model.version = cfg["version"]
+        model.training_data_hash_ = cfg["hash"]
+        model.history_ = cfg["history"]
+        model.classes_ = np.array(cfg["classes"])
+        model.weights_sha256_ = digest
         model.net = StampNet(len(model.metadata_), len(model.classes_), **model.arch)
-        model.net.load_state_dict(blob["state"])
+        model.net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         model.net.eval()
         return model
+
+
+def file_sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def alert_images(pdf: pd.DataFrame) -> np.ndarray:
