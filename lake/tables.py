@@ -1,7 +1,9 @@
 """The lake's tables: name, layer, key, partitioning, and which duplicate wins.
 
-Every write to a table is a MERGE on its key (see ``lake.delta``), so landing the same
-input twice, or nights out of order, gives the same rows. When two rows share a key,
+Every write to a table is keyed (see ``lake.delta``: a MERGE on the key, or for the bronze
+bulk and the detection corrections a streamed append of exactly the rows a MERGE would
+insert / a streamed column update), so landing the same input twice, or nights out of
+order, gives the same rows. When two rows share a key,
 the one that sorts first by ``priority`` is kept, in a batch and against the table:
 that is what makes the result independent of the order nights arrive in.
 

@@ -27,7 +27,7 @@ and the one place it is called from.
 * Does not parse ALTER TABLE and silently drops unknown columns on append: ``add_columns``
   evolves the schema with delta-rs (DDL on a cluster) (``lake.delta.merge_into``).
 * Sees columns just added only after a while, and may write without them meanwhile:
-  ``lake.delta._wait_for_columns`` and ``_check_written_columns`` (kept in lake.delta,
+  ``lake.delta.schema.wait_for_columns`` and ``check_written_columns`` (kept in lake.delta,
   marked there) (``lake.delta.merge_into``).
 * Re-commits a losing concurrent write without conflict checks (duplicate rows):
   ``locks.table_lock`` around every table write (``lake.delta``'s writers).

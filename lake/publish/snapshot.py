@@ -46,14 +46,17 @@ def parse_as_of(text: str | int | None):
 
     >>> parse_as_of("12"), parse_as_of("2023-11-02").isoformat()
     (12, '2023-11-02T23:59:59.999000+00:00')
+    >>> parse_as_of("20231102") == parse_as_of("2023-11-02")   # the lake's night format
+    True
     """
     if text is None or isinstance(text, int):
         return text
     text = str(text).strip()
     if text.isdigit() and len(text) < 8:
         return int(text)
-    if len(text) == 10:  # a date: the end of that day
-        day = dt.date.fromisoformat(text)
+    if len(text) == 10 or (len(text) == 8 and text.isdigit()):  # a date: the end of that day
+        day = dt.date.fromisoformat(text) if len(text) == 10 else \
+            dt.datetime.strptime(text, "%Y%m%d").date()
         return dt.datetime.combine(day, dt.time(23, 59, 59, 999000), dt.timezone.utc)
     moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)

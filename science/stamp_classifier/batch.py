@@ -15,9 +15,10 @@ import pandas as pd
 from ..artifacts import ModelRef, model_ref, read_verified
 from ..cache import load_cached
 from ..probability import empty_rows, long_rows
-from lake.surveys.ztf.rules import apply_stamp_rules  # the stamp classifier is ZTF's
+from lake import surveys
 
 ARTIFACT = "model.pt"
+SURVEY = "ztf"   # the network and its metadata are ZTF's: so are the rules on top
 
 
 def load_model(ref: ModelRef):
@@ -37,7 +38,7 @@ def probabilities(alerts_pdf: pd.DataFrame, model, rules: bool = True,
     col = oid_column or ("oid" if "oid" in alerts_pdf.columns else "objectId")
     probs = model.predict_proba_alerts(alerts_pdf)
     if rules:
-        probs = apply_stamp_rules(alerts_pdf, probs, model.classes_)
+        probs = surveys.get(SURVEY).apply_stamp_rules(alerts_pdf, probs, model.classes_)
     return long_rows(alerts_pdf[col].to_numpy(), probs, model.classes_, model.name, model.version)
 
 
@@ -64,4 +65,4 @@ def stamp_udf(model_dir, rules: bool = True):
     return run
 
 
-__all__ = ["probabilities", "stamp_probabilities", "stamp_udf", "load_model", "apply_stamp_rules"]
+__all__ = ["probabilities", "stamp_probabilities", "stamp_udf", "load_model"]
