@@ -175,7 +175,10 @@ def _feature_inputs(shared_data, folder) -> None:
         detections["corrected"] = False
     detections["corrected"] = detections["corrected"].fillna(False).astype(bool)
     detections["isdiffpos"] = detections["isdiffpos"].astype("int32")
-    detections = detections[[*DETECTION_INPUT, "sgscore1"]]
+    from lake import surveys
+
+    rules = surveys.get("ztf").feature_rules      # the survey's quality column (rb)
+    detections = detections[[*DETECTION_INPUT, *rules.detection_columns, "sgscore1"]]
     non_detections = pd.read_parquet(base / "non_detections_sample.parquet").reset_index()
     non_detections = non_detections[non_detections["oid"].isin(oids)][list(NON_DETECTION_INPUT)]
     objects = detections.groupby("oid", as_index=False).agg(meanra=("ra", "mean"),

@@ -75,9 +75,32 @@ class IngestResult:
     decode_seconds: float
 
 
+# The fields of lake.sources.SourceItem, in its order (the decode cap travels with the bytes).
 ITEM_SCHEMA = pa.schema([("source", pa.string()), ("member", pa.string()),
-                         ("night", pa.int32()), ("data", pa.binary()), ("error", pa.string())])
-FILE_SCHEMA = pa.schema([("path", pa.string()), ("night", pa.int32())])
+                         ("night", pa.int32()), ("data", pa.binary()), ("error", pa.string()),
+                         ("max_decoded_bytes", pa.int64())])
+# One row per input file; ``listed`` / ``target`` / ``refusal`` carry what the listing of a
+# folder or glob found (lake.sources.ListedFile), so that readers on any engine open it as
+# listed: never following a link out of the folder, never reading a refused entry.
+FILE_SCHEMA = pa.schema([("path", pa.string()), ("night", pa.int32()), ("listed", pa.bool_()),
+                         ("target", pa.string()), ("refusal", pa.string())])
+
+
+def files_table(files: list[str], night: int | None) -> pa.Table:
+    """The ingest's task table (``FILE_SCHEMA``) of the resolved input files."""
+    return pa.table({
+        "path": [str(f) for f in files], "night": pa.array([night] * len(files), pa.int32()),
+        "listed": [isinstance(f, sources.ListedFile) for f in files],
+        "target": [getattr(f, "target", None) for f in files],
+        "refusal": [getattr(f, "refusal", None) for f in files]}, schema=FILE_SCHEMA)
+
+
+def _as_listed(path: str, listed: bool, target: str | None, refusal: str | None):
+    if not listed:
+        return path
+    if refusal:
+        return sources.ListedFile.refused(path, refusal)
+    return sources.ListedFile.link(path, target) if target else sources.ListedFile(path)
 
 
 def items_table(items: Iterable[SourceItem]) -> pa.Table:
@@ -86,7 +109,9 @@ def items_table(items: Iterable[SourceItem]) -> pa.Table:
     return pa.table({"source": [i.source for i in items], "member": [i.member for i in items],
                      "night": pa.array([i.night for i in items], pa.int32()),
                      "data": pa.array([i.data for i in items], pa.binary()),
-                     "error": [i.error for i in items]}, schema=ITEM_SCHEMA)
+                     "error": [i.error for i in items],
+                     "max_decoded_bytes": pa.array([i.max_decoded_bytes for i in items],
+                                                   pa.int64())}, schema=ITEM_SCHEMA)
 
 
 def read_alert_files(files: pa.Table, config, chunk_alerts: int) -> Iterator[pa.Table]:
@@ -94,9 +119,10 @@ def read_alert_files(files: pa.Table, config, chunk_alerts: int) -> Iterator[pa.
     .avro files or tarballs, with the night to give their alerts), in batches of at most
     ``chunk_alerts`` files and MAX_CHUNK_BYTES. Runs on the driver beside the embedded
     engine, on the executors of a Spark engine."""
-    paths, nights = files.column("path").to_pylist(), files.column("night").to_pylist()
+    rows = zip(*(files.column(name).to_pylist() for name in FILE_SCHEMA.names))
     items = itertools.chain.from_iterable(
-        sources.iter_items(config, [path], night) for path, night in zip(paths, nights))
+        sources.iter_items(config, [_as_listed(path, listed, target, refusal)], night)
+        for path, night, listed, target, refusal in rows)
     for chunk in _chunks(items, chunk_alerts):
         yield items_table(chunk)
 
@@ -159,9 +185,7 @@ def stage(config, files: list[str], night: int | None, run_id: str, staging: str
     chunk_alerts = int(ingest_conf.get("chunk_alerts") or 1000)
     progress = _Progress()
     written = batches.map_batches(
-        spark, config, pa.table({"path": files, "night": pa.array([night] * len(files),
-                                                                  pa.int32())},
-                                schema=FILE_SCHEMA),
+        spark, config, files_table(files, night),
         decode_batch, staging, args=(run_id, keep_raw), read=read_alert_files,
         read_args=(config, chunk_alerts), read_on_driver=True, workers=workers,
         summarize=staged_nights, progress=progress)
