@@ -115,10 +115,9 @@ def main(argv=None) -> int:
         metrics["training_rows"] = int((~frame["test"]).sum())
         out = Path(args.out) / backend if args.out and len(backends) > 1 else \
             Path(args.out) if args.out else Path(args.models_dir) / model.name / model.version
-        # The forest (ALeRCE's model) is the default: with both backends it is the one
-        # `current` names; the xgboost variant is pinned by version when wanted.
-        lctrain.write_model(model, metrics, out,
-                            pointer=not args.out and (backend == "brf" or len(backends) == 1))
+        # Each backend is its own classifier (lc_classifier: the forest, ALeRCE's model;
+        # lc_classifier_xgb beside it), with its own folder and `current` pointer.
+        lctrain.write_model(model, metrics, out, pointer=not args.out)
         summary[backend] = (model, metrics, out)
         log.info("%s %s written to %s (fit %.0f s)", model.name, model.version, out, t_fit)
     print(comparison_table(summary))

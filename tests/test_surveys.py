@@ -181,8 +181,9 @@ def test_ztf_quality_ranges():
 
 def test_ztf_object_partition():
     sql = ZTF.object_partition_sql("oid")
-    got = duckdb.sql(f"SELECT {sql} FROM (VALUES ('ZTF18abcdefg'), ('ZTF23aaaaaab')) t(oid)"
-                     ).fetchall()
+    con = duckdb.connect()     # its own connection: the module-level one may be in use
+    got = con.sql(f"SELECT {sql} FROM (VALUES ('ZTF18abcdefg'), ('ZTF23aaaaaab')) t(oid)"
+                  ).fetchall()
     assert [r[0] for r in got] == ["ZTF18ab", "ZTF23aa"]
 
 
