@@ -41,7 +41,9 @@ class PublishError(RuntimeError):
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    # microseconds: retention orders versions by it, and publications can follow each
+    # other within one second
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
 
 
 def _dump(data: dict) -> bytes:
