@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 
-from .artifacts import ModelRef
+from .artifacts import ModelRef, model_ref
 
 _CACHE: dict = {}
 _LOCK = threading.Lock()
@@ -30,9 +30,27 @@ def load_cached(ref: ModelRef, loader):
     return model
 
 
+def as_ref(model, hint: str) -> ModelRef:
+    """A resolved ``ModelRef`` as it is; a version folder or a models folder (with its
+    ``current`` pointer) resolved on the caller's side (the driver)."""
+    return model if isinstance(model, ModelRef) else model_ref(model, hint=hint)
+
+
+def batches_udf(ref: ModelRef, loader, batch):
+    """A mapInPandas function: input batches -> ``batch(pdf, model)``, the model loaded
+    once per worker process with its first batch."""
+    def run(batches):
+        model = None
+        for pdf in batches:
+            if model is None:
+                model = load_cached(ref, loader)
+            yield batch(pdf, model)
+    return run
+
+
 def clear_cache() -> None:
     with _LOCK:
         _CACHE.clear()
 
 
-__all__ = ["load_cached", "clear_cache"]
+__all__ = ["as_ref", "batches_udf", "load_cached", "clear_cache"]

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping
 
 from .artifacts import ModelRef, model_ref
-from .cache import load_cached
+from .cache import batches_udf
 from .lc_classifier import batch as lc_batch
 from .stamp_classifier import batch as stamp_batch
 
@@ -57,15 +57,7 @@ class Classifier:
     def udf(self, ref: ModelRef):
         """A mapInPandas function: input batches -> probability rows; the model is
         loaded once per worker process (``science.cache``)."""
-        batch, load = self.batch, self.load
-
-        def run(batches):
-            model = None
-            for pdf in batches:
-                if model is None:
-                    model = load_cached(ref, load)
-                yield batch(pdf, model)
-        return run
+        return batches_udf(ref, self.load, self.batch)
 
 
 REGISTRY: tuple[Classifier, ...] = (

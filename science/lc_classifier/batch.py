@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..artifacts import ModelRef, model_ref
-from ..cache import load_cached
+from ..artifacts import ModelRef
+from ..cache import as_ref, batches_udf, load_cached
 from ..probability import empty_rows, long_rows
 
 LEVELS = ("top", "leaf")
@@ -51,23 +51,15 @@ def lc_probabilities(features_pdf: pd.DataFrame, model_dir=None, levels=LEVELS,
     """``probabilities`` with the model of ``model_dir`` (a resolved ``ModelRef``, a
     version folder or a models folder with a ``current`` pointer), loaded once per process."""
     if model is None:
-        ref = model_dir if isinstance(model_dir, ModelRef) else model_ref(model_dir, hint="models.lc_dir")
-        model = load_cached(ref, load_model)
+        model = load_cached(as_ref(model_dir, "models.lc_dir"), load_model)
     return probabilities(features_pdf, model, levels)
 
 
 def lc_udf(model_dir, levels=LEVELS):
     """A mapInPandas function: iterator of feature batches -> probability rows. The model
     is resolved here (on the driver) and loaded once per worker process."""
-    ref = model_dir if isinstance(model_dir, ModelRef) else model_ref(model_dir, hint="models.lc_dir")
-
-    def run(batches):
-        model = None
-        for pdf in batches:
-            if model is None:
-                model = load_cached(ref, load_model)
-            yield probabilities(pdf, model, levels)
-    return run
+    return batches_udf(as_ref(model_dir, "models.lc_dir"), load_model,
+                       lambda pdf, model: probabilities(pdf, model, levels))
 
 
 __all__ = ["probabilities", "lc_probabilities", "lc_udf", "load_model", "LEVELS"]

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..artifacts import ModelRef, model_ref, read_verified
-from ..cache import load_cached
+from ..artifacts import ModelRef, read_verified
+from ..cache import as_ref, batches_udf, load_cached
 from ..probability import empty_rows, long_rows
 from lake import surveys
 
@@ -47,22 +47,14 @@ def stamp_probabilities(alerts_pdf: pd.DataFrame, model_dir=None, rules: bool = 
     """``probabilities`` with the model of ``model_dir`` (a resolved ``ModelRef``, a
     version folder or a models folder with a ``current`` pointer), loaded once per process."""
     if model is None:
-        ref = model_dir if isinstance(model_dir, ModelRef) else model_ref(model_dir, hint="models.stamp_dir")
-        model = load_cached(ref, load_model)
+        model = load_cached(as_ref(model_dir, "models.stamp_dir"), load_model)
     return probabilities(alerts_pdf, model, rules, oid_column)
 
 
 def stamp_udf(model_dir, rules: bool = True):
     """A mapInPandas function: iterator of alert batches -> probability rows."""
-    ref = model_dir if isinstance(model_dir, ModelRef) else model_ref(model_dir, hint="models.stamp_dir")
-
-    def run(batches):
-        model = None
-        for pdf in batches:
-            if model is None:
-                model = load_cached(ref, load_model)
-            yield probabilities(pdf, model, rules)
-    return run
+    return batches_udf(as_ref(model_dir, "models.stamp_dir"), load_model,
+                       lambda pdf, model: probabilities(pdf, model, rules))
 
 
 __all__ = ["probabilities", "stamp_probabilities", "stamp_udf", "load_model"]
