@@ -60,6 +60,9 @@ GOLD_AND_OPS = [
           "data-quality results: one row per expectation of each validation run"),
     Table("run", "ops", ("run_id",), (), (),
           "one row per job run: stage, night, rows in and out, duration, code version"),
+    Table("xmatch", "gold", ("oid", "catalog"), (), (),
+          "nearest reference-catalog source within the radius (lake.xmatch): catalog id, "
+          "distance (arcsec), the chosen columns", replace=True),
 ]
 SURVEY_TABLES = [t for survey in surveys.SURVEYS.values() for t in survey.tables]
 

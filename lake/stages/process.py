@@ -31,6 +31,7 @@ from lake.gold.magstat import magstat
 from lake.gold.object import objects
 from lake.stages.runner import StageRun, stage_run
 from lake.silver.correction import CORRECTION_COLUMNS, correct
+from lake.xmatch.stage import match_night
 
 log = logging.getLogger(__name__)
 
@@ -152,13 +153,15 @@ def _process(config, run: StageRun, nights, workers, with_features) -> ProcessRe
     object_frame.write.parquet(engine.spark_path(config, object_path))
     object_frame = spark.read.parquet(engine.spark_path(config, object_path))
     counts["object"] = delta.merge_into(spark, config, "object", object_frame)
+    wise = match_night(spark, config, staging, object_frame, counts)   # lake.xmatch
 
     if with_features:
         features, feature_seconds = compute_features(spark, config, staging, {
             "detection": feature_table.detection_input(corrected, ps1),
             "non_detection": (non_detection.select(*feature_table.NON_DETECTION_INPUT)
                               if non_detection is not None else None),
-            "object": object_frame.select(*feature_table.OBJECT_INPUT),
+            "object": (object_frame.select(*feature_table.OBJECT_INPUT) if wise is None else
+                       object_frame.select(*feature_table.OBJECT_INPUT).join(wise, "oid", "left")),
         }, workers)
         if features is not None:
             counts["feature"] = delta.merge_into(spark, config, "feature", features)
