@@ -31,6 +31,7 @@ models: $(MODELS)
 $(MODELS): $(STAMP) $(MODEL_SOURCES)
 	$(PY) jobs/train_lc.py --simulated --backend both
 	$(PY) jobs/train_stamp.py --simulated
+	$(PY) jobs/train_anomaly.py --simulated
 	touch $(MODELS)
 
 demo: $(STAMP) $(MODELS)

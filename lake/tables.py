@@ -63,6 +63,9 @@ GOLD_AND_OPS = [
     Table("xmatch", "gold", ("oid", "catalog"), (), (),
           "nearest reference-catalog source within the radius (lake.xmatch): catalog id, "
           "distance (arcsec), the chosen columns", replace=True),
+    Table("anomaly", "gold", ("oid", "model", "version", "top_class"), (), (),
+          "isolation-forest anomaly score per object and top class (science.anomaly), with "
+          "its rank among the night's objects (1 = most anomalous)", replace=True),
 ]
 SURVEY_TABLES = [t for survey in surveys.SURVEYS.values() for t in survey.tables]
 

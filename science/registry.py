@@ -25,6 +25,8 @@ from typing import Callable, Mapping
 
 from .artifacts import ModelRef, model_ref
 from .cache import batches_udf
+from .probability import PROBABILITY_SCHEMA
+from .anomaly import batch as anomaly_batch
 from .lc_classifier import batch as lc_batch
 from .stamp_classifier import batch as stamp_batch
 
@@ -41,6 +43,9 @@ class Classifier:
     load: Callable                   # (ModelRef) -> model
     dir_setting: str                 # models.<dir_setting>: its models folder
     default_dir: str
+    table: str = "probability"       # the table its rows go to, in that table's layout:
+    schema: str = PROBABILITY_SCHEMA
+    finish: Callable | None = None   # (staged rows, night=, survey=) -> rows to merge
 
     def models_folder(self, models: Mapping | None):
         return (models or {}).get(self.dir_setting) or self.default_dir
@@ -66,6 +71,9 @@ REGISTRY: tuple[Classifier, ...] = (
     Classifier("stamp_classifier", ("stamp_classifier",), FIRST_ALERTS,
                stamp_batch.probabilities, stamp_batch.load_model, "stamp_dir",
                "var/models/stamp_classifier"),
+    Classifier("anomaly", (), FEATURES, anomaly_batch.scores, anomaly_batch.load_model,
+               "anomaly_dir", "var/models/anomaly", table="anomaly",
+               schema=anomaly_batch.SCORE_SCHEMA, finish=anomaly_batch.rank_in_night),
 )
 
 

@@ -13,13 +13,12 @@ from dataclasses import dataclass
 
 from pyspark.sql import Window, functions as F
 
-from lake import delta, engine, storage
+from lake import delta, engine, storage, surveys
 from lake.config import CONF_DIR
 from lake.stages.process import touched_objects
 from lake.stages.runner import stage_run
 from science import registry
 from science.artifacts import ModelMissing  # noqa: F401  (jobs/classify.py catches it from here)
-from science.probability import PROBABILITY_SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -72,20 +71,26 @@ def classify(config: dict, nights: list[int] | None = None, inputs: str = "") ->
         spark, staging = run.spark, run.staging
         counts = {}
         oids = touched_objects(spark, config, nights)
-        probability = None
+        by_table, table_rows = {}, {}   # probability, and entries with a table of their own
         for entry in registry.REGISTRY:
             frame = INPUTS[entry.input](spark, config, oids)
             if frame is None:
                 continue
-            frame = frame.mapInPandas(entry.udf(models[entry.name]), PROBABILITY_SCHEMA)
+            frame = frame.mapInPandas(entry.udf(models[entry.name]), entry.schema)
             # Materialize each classifier's rows once (the UDF must not run twice).
             path = storage.join(staging, entry.name)
             frame.write.parquet(engine.spark_path(config, path))
             staged = spark.read.parquet(engine.spark_path(config, path))
             rows[entry.name] = staged.count()
-            probability = staged if probability is None else probability.unionByName(staged)
-        if probability is not None and sum(rows.values()):
-            counts["probability"] = delta.merge_into(spark, config, "probability", probability)
+            if entry.finish is not None:   # e.g. anomaly scores ranked within the night
+                staged = entry.finish(staged, night=nights[-1] if nights else None,
+                                      survey=surveys.of(config).name)
+            table_rows[entry.table] = table_rows.get(entry.table, 0) + rows[entry.name]
+            by_table[entry.table] = (staged if entry.table not in by_table
+                                     else by_table[entry.table].unionByName(staged))
+        for table, frame in by_table.items():
+            if table_rows[table]:
+                counts[table] = delta.merge_into(spark, config, table, frame)
         n_objects = oids.count()
         log.info("classified %d objects: %s probability rows", n_objects, rows)
         run.succeeded(rows_in=n_objects, rows_out=sum(rows.values()), tables=counts)
