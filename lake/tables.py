@@ -66,6 +66,9 @@ GOLD_AND_OPS = [
     Table("anomaly", "gold", ("oid", "model", "version", "top_class"), (), (),
           "isolation-forest anomaly score per object and top class (science.anomaly), with "
           "its rank among the night's objects (1 = most anomalous)", replace=True),
+    Table("candidate", "gold", ("oid", "night"), (), (),
+          "tonight's young transients for follow-up (lake.candidates): rank, score, first "
+          "detection, prior non-detection, host, reason", replace=True),
 ]
 SURVEY_TABLES = [t for survey in surveys.SURVEYS.values() for t in survey.tables]
 

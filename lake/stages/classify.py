@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pyspark.sql import Window, functions as F
 
 from lake import delta, engine, storage, surveys
+from lake.candidates import write_candidates
 from lake.config import CONF_DIR
 from lake.stages.process import touched_objects
 from lake.stages.runner import stage_run
@@ -91,7 +92,8 @@ def classify(config: dict, nights: list[int] | None = None, inputs: str = "") ->
         for table, frame in by_table.items():
             if table_rows[table]:
                 counts[table] = delta.merge_into(spark, config, table, frame)
+        n_candidates = write_candidates(spark, config, oids, nights, counts)  # lake.candidates
         n_objects = oids.count()
-        log.info("classified %d objects: %s probability rows", n_objects, rows)
+        log.info("classified %d objects: %s rows; %d candidates", n_objects, rows, n_candidates)
         run.succeeded(rows_in=n_objects, rows_out=sum(rows.values()), tables=counts)
     return ClassifyResult(run.run_id, n_objects, rows, run.elapsed)
