@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-STAGES = ["simulate", "ingest", "features", "classify"]
+STAGES = ["simulate", "ingest", "features", "classify", "xmatch"]
 
 if __name__ == "__main__":
     for stage in STAGES:

@@ -9,6 +9,10 @@ resolves every entry's model first (``resolve_models``: one clear ``ModelMissing
 any work), then for each entry builds the input, applies ``entry.udf(ref)`` with
 ``mapInPandas`` and merges all rows into ``probability``.
 
+An entry may write a table of its own (``table``, rows in its ``schema``, e.g. the
+anomaly scores) and finish its staged rows (``finish``: the anomaly ranks in the night);
+an ``optional`` entry without a trained model is skipped with a warning.
+
 Adding a classifier: a folder ``science/<name>/`` with its model, training, card,
 ``batch.py`` (``probabilities(pdf, model)`` and ``load_model(ref)``) and one line below.
 
@@ -20,16 +24,18 @@ Settings (``models`` section)::
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
-from .artifacts import ModelRef, model_ref
+from .artifacts import ModelMissing, ModelRef, model_ref
 from .cache import batches_udf
 from .probability import PROBABILITY_SCHEMA
 from .anomaly import batch as anomaly_batch
 from .lc_classifier import batch as lc_batch
 from .stamp_classifier import batch as stamp_batch
 
+log = logging.getLogger(__name__)
 FEATURES = "features"
 FIRST_ALERTS = "first_alerts"
 
@@ -46,6 +52,7 @@ class Classifier:
     table: str = "probability"       # the table its rows go to, in that table's layout:
     schema: str = PROBABILITY_SCHEMA
     finish: Callable | None = None   # (staged rows, night=, survey=) -> rows to merge
+    optional: bool = False           # without a trained model: skipped with a warning
 
     def models_folder(self, models: Mapping | None):
         return (models or {}).get(self.dir_setting) or self.default_dir
@@ -73,14 +80,24 @@ REGISTRY: tuple[Classifier, ...] = (
                "var/models/stamp_classifier"),
     Classifier("anomaly", (), FEATURES, anomaly_batch.scores, anomaly_batch.load_model,
                "anomaly_dir", "var/models/anomaly", table="anomaly",
-               schema=anomaly_batch.SCORE_SCHEMA, finish=anomaly_batch.rank_in_night),
+               schema=anomaly_batch.SCORE_SCHEMA, finish=anomaly_batch.rank_in_night,
+               optional=True),
 )
 
 
 def resolve_models(models: Mapping | None, root=None, registry=None) -> dict[str, ModelRef]:
     """{entry name: its resolved model} for every entry of ``registry`` (default
-    ``REGISTRY``); raises ``ModelMissing``."""
-    return {entry.name: entry.resolve(models, root) for entry in (registry or REGISTRY)}
+    ``REGISTRY``); raises ``ModelMissing`` (an optional entry without a model is left
+    out, with a warning)."""
+    resolved = {}
+    for entry in (REGISTRY if registry is None else registry):
+        try:
+            resolved[entry.name] = entry.resolve(models, root)
+        except ModelMissing as missing:
+            if not entry.optional:
+                raise
+            log.warning("%s skipped: %s", entry.name, missing)
+    return resolved
 
 
 __all__ = ["Classifier", "REGISTRY", "FEATURES", "FIRST_ALERTS", "resolve_models"]

@@ -130,3 +130,13 @@ def test_classify_stage_writes_ranked_anomaly_table(spark, tmp_path, monkeypatch
     key = ["oid", "top_class"]
     pd.testing.assert_frame_equal(table.sort_values(key).reset_index(drop=True),
                                   again.sort_values(key).reset_index(drop=True)[table.columns])
+
+
+def test_a_missing_anomaly_model_is_skipped_not_fatal(tmp_path, caplog):
+    from science import registry
+
+    entry = next(e for e in registry.REGISTRY if e.name == "anomaly")
+    assert entry.optional and entry.table == "anomaly"
+    with caplog.at_level("WARNING"):
+        resolved = registry.resolve_models({"anomaly_dir": str(tmp_path)}, registry=(entry,))
+    assert resolved == {} and "anomaly skipped" in caplog.text

@@ -74,7 +74,7 @@ def classify(config: dict, nights: list[int] | None = None, inputs: str = "") ->
         oids = touched_objects(spark, config, nights)
         by_table, table_rows = {}, {}   # probability, and entries with a table of their own
         for entry in registry.REGISTRY:
-            frame = INPUTS[entry.input](spark, config, oids)
+            frame = INPUTS[entry.input](spark, config, oids) if entry.name in models else None
             if frame is None:
                 continue
             frame = frame.mapInPandas(entry.udf(models[entry.name]), entry.schema)
