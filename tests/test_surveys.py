@@ -87,7 +87,7 @@ def test_ztf_tables_keep_alerce_names():
     assert list(TABLES) == [
         "alert", "cutout", "quarantine", "detection", "non_detection", "forced_photometry",
         "dataquality", "reference", "ps1_ztf", "ss_ztf", "gaia_ztf", "object", "magstat",
-        "feature", "probability", "validation", "run"]
+        "feature", "probability", "validation", "run", "xmatch", "anomaly", "candidate"]
     assert TABLES["ps1_ztf"].keys == ("oid", "candid")
     assert TABLES["reference"].keys == ("oid", "rfid")
     assert STAGING_TABLES == ("alert", "cutout", "prv_candidate", "fp_hist", "quarantine")
