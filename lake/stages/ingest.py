@@ -26,10 +26,11 @@ import pyarrow as pa
 from lake import delta, engine, storage, surveys
 from lake.engine import batches
 from lake.bronze import landing
-from lake.bronze.decode import QUARANTINE_SCHEMA, STAGING_TABLES, decode_items
+from lake.bronze.decode import QUARANTINE_SCHEMA, decode_items
 from lake.runlog import new_run_id
 from lake.stages.runner import StageRun, stage_run
-from lake.tables import INGEST_TABLES, ingest_tables
+from lake.surveys.base import staging_tables
+from lake.tables import ingest_tables
 from lake import sources
 from lake.sources import SourceItem
 
@@ -127,12 +128,14 @@ def read_alert_files(files: pa.Table, config, chunk_alerts: int) -> Iterator[pa.
         yield items_table(chunk)
 
 
-def decode_batch(batch: pa.Table, run_id: str, keep_raw_avro: bool) -> dict[str, pa.Table]:
+def decode_batch(batch: pa.Table, run_id: str, keep_raw_avro: bool,
+                 survey: str | None = None) -> dict[str, pa.Table]:
     """The execution seam's ``fn``: decode a batch of alert files into staging tables,
     flat on every engine (nested records exploded into columns: the embedded engine cannot
     select nested fields read back from Delta, ``lake.engine.NESTED_COLUMNS_SUPPORTED``)."""
     columns = [batch.column(name).to_pylist() for name in ITEM_SCHEMA.names]  # column-wise: fast
-    return decode_items((SourceItem(*values) for values in zip(*columns)), run_id, keep_raw_avro)
+    return decode_items((SourceItem(*values) for values in zip(*columns)), run_id, keep_raw_avro,
+                        surveys.get(survey))
 
 
 def staged_nights(batch: pa.Table, tables: dict[str, pa.Table]) -> dict:
@@ -145,7 +148,8 @@ def staged_nights(batch: pa.Table, tables: dict[str, pa.Table]) -> dict:
 def decode_chunk(chunk_id: int, items: list[SourceItem], staging: str, run_id: str,
                  keep_raw_avro: bool, config) -> dict:
     """Decode one chunk of alert files here and write its staging Parquet files."""
-    return batches.run_batch(decode_batch, items_table(items), (run_id, keep_raw_avro),
+    return batches.run_batch(decode_batch, items_table(items),
+                             (run_id, keep_raw_avro, surveys.of(config).name),
                              staging, chunk_id, 0, config, staged_nights)
 
 
@@ -186,7 +190,8 @@ def stage(config, files: list[str], night: int | None, run_id: str, staging: str
     progress = _Progress()
     written = batches.map_batches(
         spark, config, files_table(files, night),
-        decode_batch, staging, args=(run_id, keep_raw), read=read_alert_files,
+        decode_batch, staging, args=(run_id, keep_raw, surveys.of(config).name),
+        read=read_alert_files,
         read_args=(config, chunk_alerts), read_on_driver=True, workers=workers,
         summarize=staged_nights, progress=progress)
     progress(written, done=True)
@@ -198,7 +203,7 @@ def read_staged(spark, config: dict, staging: str, staged: Staged) -> dict:
     from pyspark.sql.pandas.types import from_arrow_schema
 
     frames = {}
-    for name in STAGING_TABLES:
+    for name in staging_tables(surveys.of(config)):
         schema = staged.schema(name)
         frames[name] = None if schema is None else (
             spark.read.schema(from_arrow_schema(schema))
@@ -261,9 +266,10 @@ def _ingest(config, source, files, night, workers, run: StageRun) -> IngestResul
     staged = stage(config, files, night, run.run_id, staging, workers, spark)
     if run.run.night is None and staged.nights:
         run.run.night = staged.nights.most_common(1)[0][0]
-    frames = build_tables(read_staged(spark, config, staging, staged))
+    survey = surveys.of(config)
+    frames = build_tables(read_staged(spark, config, staging, staged), survey)
     counts = {}
-    for name in INGEST_TABLES:
+    for name in ingest_tables(survey):
         frame = frames[name]
         if frame is None:
             continue
