@@ -75,14 +75,16 @@ def forced_photometry(staged: DataFrame) -> DataFrame:
 
 
 def per_object(staged: DataFrame, key: str) -> DataFrame:
-    return staged.filter(F.col(key).isNotNull())
+    """Rows that name their object (brokers re-serve absent records as all-null ones)."""
+    return staged.filter(F.col(key).isNotNull() & (F.col(key) != 0))
 
 
 def ss_detections(staged: DataFrame) -> DataFrame:
     # 9.0 made the ssSource's diaSourceId nullable: it is the carrying alert's own source
     return (staged.withColumn("diaSourceId", F.coalesce(F.col("diaSourceId"), F.col("alert_id")))
             .withColumn("ssObjectId", F.coalesce(_id("ssObjectId"), F.col("alert_ss_object_id")))
-            .withColumn("night", F.col("alert_night")))
+            .withColumn("night", F.col("alert_night"))
+            .filter(F.col("ssObjectId").isNotNull()))
 
 
 def silver_tables(staged: dict) -> dict[str, DataFrame | None]:
