@@ -9,12 +9,13 @@
 | silver tables (``lsst_*``) | ``silver`` |
 
 In a lake of ``survey: lsst`` the ingest writes the generic bronze tables ``alert`` (key
-``candid`` = the triggering diaSourceId), ``cutout``, ``quarantine`` and ``run``, and
-Rubin's own silver tables (ALeRCE's multi-survey names): ``lsst_detection``,
-``lsst_forced_photometry``, ``lsst_dia_object``, ``lsst_ss_detection``, ``lsst_ss_object``,
-``lsst_mpc_orbits``. Rubin's ids, fluxes (nJy) and field names are kept as published.
-The generic ZTF-vocabulary silver tables (``detection``...) are not written yet, so the
-light-curve stages (process, classify) have no Rubin input until Rubin features come.
+``candid`` = the triggering diaSourceId; ``objectId`` = the diaObjectId as text), ``cutout``,
+``quarantine`` and ``run``, Rubin's own silver tables (ALeRCE's multi-survey names):
+``lsst_detection``, ``lsst_forced_photometry``, ``lsst_dia_object``, ``lsst_ss_detection``,
+``lsst_ss_object``, ``lsst_mpc_orbits``, and the generic ``detection`` (the light-curve
+view the process stage reads: oid, candid, mjd, fid = band letter, magpsf/sigmapsf of
+|psfFlux|, isdiffpos = the flux's sign). Rubin's ids, fluxes (nJy) and field names are
+kept as published.
 The Spark-side module (``silver``) is imported on use: decoding workers load pyarrow only.
 """
 from __future__ import annotations
@@ -56,12 +57,14 @@ class LSST(Survey):
     cutouts = parser.CUTOUTS
     bands = {band: band for band in BANDS}
     tables = TABLES
-    history_columns = ()
+    # what the latest alert of an object says of its history (12 months of sources and
+    # forced sources ride along in every Rubin alert)
+    history_columns = ("ndethist", "nforcedhist")
     stellar_detection_columns = ("extendedness",)
     saturation_magnitude = 16.0     # Rubin saturates around r ~ 16-17 in a 15 s snap
     feature_rules = FeatureRules(
         bands=("g", "r"), quality_column="reliability", quality_min=0.5,
-        magnitude=("mag", "e_mag"), corrected_magnitude=("mag", "e_mag"))
+        magnitude=("magpsf", "sigmapsf"), corrected_magnitude=("magpsf", "sigmapsf"))
     quality = QualityRanges(
         bands=BANDS, magnitude=(5.0, 35.0), sigma_max=5.0,
         alert_columns=("candid", "diaSourceId", "midpointMjdTai", "band", "ra", "dec",
@@ -94,7 +97,10 @@ class LSST(Survey):
     def correct(self, detection):
         from pyspark.sql import functions as F
 
+        from lake.silver.correction import CORRECTION_COLUMNS
+
         # no reference-flux correction for Rubin (difference fluxes are published as such)
+        detection = detection.drop(*[c for c in CORRECTION_COLUMNS if c in detection.columns])
         return detection.select(
             "*", F.lit(None).cast("double").alias("magpsf_corr"),
             F.lit(None).cast("double").alias("sigmapsf_corr"),
@@ -102,7 +108,10 @@ class LSST(Survey):
             F.lit(False).alias("corrected"), F.lit(False).alias("dubious"))
 
     def object_context(self, read, alert):
-        return alert.select(alert["diaObjectId"].cast("string").alias("oid")).distinct()
+        from pyspark.sql import functions as F
+
+        return alert.filter(F.col("objectId").isNotNull()).select(
+            F.col("objectId").alias("oid")).distinct()
 
     def stellar(self, columns):
         from pyspark.sql import functions as F
@@ -111,7 +120,13 @@ class LSST(Survey):
         return F.coalesce(columns["extendedness"] < F.lit(0.5), F.lit(False))
 
     def object_history(self, alert):
-        return alert.select(alert["diaObjectId"].cast("string").alias("oid")).distinct()
+        from pyspark.sql import functions as F
+
+        latest = F.struct("midpointMjdTai", "candid")
+        return (alert.filter(F.col("objectId").isNotNull())
+                .groupBy(F.col("objectId").alias("oid")).agg(
+                    (F.max_by("n_prv_dia_sources", latest) + 1).cast("int").alias("ndethist"),
+                    F.max_by("n_prv_dia_forced_sources", latest).cast("int").alias("nforcedhist")))
 
     def apply_stamp_rules(self, alerts, probs, classes):
         raise NotImplementedError("the stamp classifier and its rules are ZTF's; "

@@ -45,7 +45,8 @@ STAGING_TABLES = ("alert", "cutout", "dia_source", "dia_forced_source") + tuple(
 TOP_LEVEL = (("observation_reason", pa.string()), ("target_name", pa.string()))
 
 ALERT_META = [
-    ("candid", pa.int64()), ("diaObjectId", pa.int64()), ("ssObjectId", pa.int64()),
+    ("candid", pa.int64()), ("objectId", pa.string()), ("diaObjectId", pa.int64()),
+    ("ssObjectId", pa.int64()),
     ("schemavsn", pa.string()), ("night", pa.int32()),
     ("source", pa.string()), ("member", pa.string()), ("ingest_run_id", pa.string()),
     ("n_prv_dia_sources", pa.int32()), ("n_prv_dia_forced_sources", pa.int32()),
@@ -159,6 +160,8 @@ def parse(schema, alerts: Sequence[Packet], run_id: str) -> dict[str, pa.Table]:
     ss_ids = [ss_object_id(record) for _, record, _ in alerts]
     meta = {
         "candid": candids, "diaObjectId": object_ids, "ssObjectId": ss_ids,
+        # the generic object id (the detection table's oid): the diaObjectId as text
+        "objectId": [None if o is None else str(o) for o in object_ids],
         "schemavsn": [_version(record, layout) for _, record, _ in alerts],
         "night": nights,
         "source": [item.source for item, _, _ in alerts],

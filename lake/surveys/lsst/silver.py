@@ -87,15 +87,47 @@ def ss_detections(staged: DataFrame) -> DataFrame:
             .filter(F.col("ssObjectId").isNotNull()))
 
 
+# The generic detection table's columns (the vocabulary the process stage reads), from a
+# Rubin source: the difference magnitude of |psfFlux| with the flux's sign as isdiffpos.
+GENERIC_EXTRA = ("ra", "dec", "band", "psfFlux", "psfFluxErr", "reliability", "extendedness",
+                 "midpointMjdTai", "timeProcessedMjdTai", "withdrawn")
+
+
+def generic_detections(lsst_detection: DataFrame) -> DataFrame:
+    """``detection`` (oid, candid, mjd, fid, magpsf, sigmapsf, isdiffpos, has_stamp,
+    parent_candid, night) of the diaSources that belong to a diaObject (solar-system
+    sources have none and stay in lsst_detection / lsst_ss_detection). ``lsst_detection``
+    is the record (its re-measurement rule); this is the light-curve view of it."""
+    flux, error = F.abs(F.col("psfFlux")), F.col("psfFluxErr")
+    measured = flux > 0
+    return lsst_detection.filter(F.col("diaObjectId").isNotNull()).select(
+        F.col("diaObjectId").cast("string").alias("oid"),
+        F.col("diaSourceId").alias("candid"),
+        F.col("midpointMjdTai").alias("mjd"),
+        F.col("band").alias("fid"),
+        F.when(measured, F.lit(-2.5) * F.log10(flux) + F.lit(AB_ZERO_POINT_NJY))
+        .cast("double").alias("magpsf"),
+        F.when(measured, F.lit(MAG_PER_RELATIVE_FLUX) * error / flux).cast("double")
+        .alias("sigmapsf"),
+        F.when(F.col("psfFlux") < 0, F.lit(-1)).otherwise(F.lit(1)).cast("int").alias("isdiffpos"),
+        *[F.col(c) for c in GENERIC_EXTRA if c in lsst_detection.columns],
+        "has_stamp",
+        F.when(~F.col("has_stamp"), F.col("alert_id")).alias("parent_candid"),
+        "night")
+
+
 def silver_tables(staged: dict) -> dict[str, DataFrame | None]:
-    """Every Rubin silver table of an ingest batch (staged ``alert`` is not None); the
-    generic ZTF-vocabulary tables are not written for Rubin (None)."""
+    """Every Rubin silver table of an ingest batch (staged ``alert`` is not None), and the
+    generic ``detection`` light-curve view (Rubin has no upper limits; its forced
+    photometry is keyed by its own id, so it stays in lsst_forced_photometry)."""
     def of(name, build, *args):
         return None if staged.get(name) is None else build(staged[name], *args)
 
+    lsst_detection = of("dia_source", detections)
     return {
-        "detection": None, "non_detection": None, "forced_photometry": None,
-        "lsst_detection": of("dia_source", detections),
+        "detection": None if lsst_detection is None else generic_detections(lsst_detection),
+        "non_detection": None, "forced_photometry": None,
+        "lsst_detection": lsst_detection,
         "lsst_forced_photometry": of("dia_forced_source", forced_photometry),
         "lsst_dia_object": of("dia_object", per_object, "diaObjectId"),
         "lsst_ss_detection": of("ss_source", ss_detections),
