@@ -94,7 +94,7 @@ def test_every_real_and_sample_packet(shared_data):
     ss = [a for a in landed if a["ssObjectId"] is not None]
     assert ss and all(a["diaObjectId"] is None for a in ss)
     assert {a["candid"] for a in ss} <= set(tables["ss_source"].column("alert_id").to_pylist())
-    # cutouts: the real alerts carry three FITS stamps (gzipped or not), the samples none
+    # cutouts: the real alerts carry three FITS stamps, the samples none
     cutouts = tables["cutout"].to_pylist()
     assert len(cutouts) == 107
     assert all(c[name][:2] in (b"\x1f\x8b", b"SI") for c in cutouts for name in LSST.cutouts)
