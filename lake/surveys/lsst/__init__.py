@@ -9,7 +9,8 @@
 | silver tables (``lsst_*``) | ``silver`` |
 
 In a lake of ``survey: lsst`` the ingest writes the generic bronze tables ``alert`` (key
-``candid`` = the triggering diaSourceId; ``objectId`` = the diaObjectId as text), ``cutout``,
+``candid`` = the triggering diaSourceId; ``objectId`` = the diaObjectId as text, or
+``ss<ssObjectId>`` for a solar-system source), ``cutout``,
 ``quarantine`` and ``run``, Rubin's own silver tables (ALeRCE's multi-survey names):
 ``lsst_detection``, ``lsst_forced_photometry``, ``lsst_dia_object``, ``lsst_ss_detection``,
 ``lsst_ss_object``, ``lsst_mpc_orbits``, and the generic ``detection`` (the light-curve
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 from lake.surveys.base import FeatureRules, QualityRanges, Survey, Table
 from lake.surveys.lsst import framing, parser
-from lake.surveys.lsst.night import DAYOBS_OFFSET_DAYS
+from lake.surveys.lsst.night import DAYOBS_OFFSET_DAYS, TAI_MINUS_UTC_DAYS
 from lake.surveys.ztf.night import night_from_name
 
 BANDS = ("u", "g", "r", "i", "z", "y")
@@ -51,7 +52,7 @@ TABLES = (
 
 class LSST(Survey):
     name = "lsst"
-    object_id = "diaObjectId"
+    object_id = "objectId"      # the diaObjectId as text, ss<ssObjectId> for solar-system
     alert_id = "candid"
     staging_tables = parser.STAGING_TABLES
     cutouts = parser.CUTOUTS
@@ -83,6 +84,23 @@ class LSST(Survey):
     def parse(self, schema, packets, run_id):
         return parser.parse(schema, packets, run_id)
 
+    def alert_mjd(self, record):
+        return record["diaSource"]["midpointMjdTai"]
+
+    def night_window(self, night):
+        """dayObs ``night``: from 12:00 UTC of its date to 12:00 UTC the next day (in TAI
+        MJD, as ``midpointMjdTai``).
+
+        >>> LSST().night_window(20260305)[0] - 61104.5 < 1e-3
+        True
+        """
+        start, _ = super().night_window(night)
+        start += DAYOBS_OFFSET_DAYS + TAI_MINUS_UTC_DAYS
+        return start, start + 1.0
+
+    def alert_link(self, staging_table):
+        return self.alert_id if staging_table in ("alert", "cutout") else "alert_id"
+
     def night_of_alert(self, record):
         return parser.night_of_alert(record)
 
@@ -110,7 +128,7 @@ class LSST(Survey):
     def object_context(self, read, alert):
         from pyspark.sql import functions as F
 
-        return alert.filter(F.col("objectId").isNotNull()).select(
+        return alert.filter(F.col("diaObjectId").isNotNull()).select(
             F.col("objectId").alias("oid")).distinct()
 
     def stellar(self, columns):
@@ -123,7 +141,7 @@ class LSST(Survey):
         from pyspark.sql import functions as F
 
         latest = F.struct("midpointMjdTai", "candid")
-        return (alert.filter(F.col("objectId").isNotNull())
+        return (alert.filter(F.col("diaObjectId").isNotNull())
                 .groupBy(F.col("objectId").alias("oid")).agg(
                     (F.max_by("n_prv_dia_sources", latest) + 1).cast("int").alias("ndethist"),
                     F.max_by("n_prv_dia_forced_sources", latest).cast("int").alias("nforcedhist")))
@@ -133,5 +151,6 @@ class LSST(Survey):
                                   "Rubin has no stamp classifier yet")
 
     def object_partition_sql(self, oid):
-        # diaObjectIds are 64-bit integers without a date prefix: 256 hash buckets.
-        return f"CAST(CAST({oid} AS UBIGINT) % 256 AS INTEGER)"
+        # diaObjectIds are 64-bit integers without a date prefix: 256 buckets of the id
+        # (solar-system objects, ss<ssObjectId>, by a hash of the text)
+        return (f"CAST(COALESCE(TRY_CAST({oid} AS UBIGINT), hash({oid})) % 256 AS INTEGER)")

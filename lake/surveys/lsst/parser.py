@@ -112,6 +112,17 @@ def dia_object_id(record: dict) -> int | None:
     return found
 
 
+def object_key(dia_object: int | None, ss_object: int | None) -> str:
+    """The alert's generic object id (``objectId``; the detection table's ``oid``): the
+    diaObjectId as text, or ``ss<ssObjectId>`` for a solar-system source (never null, so
+    that every alert names an object; the prefix keeps the two id spaces apart).
+
+    >>> object_key(170028485706776685, None), object_key(None, 21163624394469969)
+    ('170028485706776685', 'ss21163624394469969')
+    """
+    return str(dia_object) if dia_object is not None else f"ss{ss_object}"
+
+
 def ss_object_id(record: dict) -> int | None:
     """The alert's ssObjectId (its diaSource's, else its ssSource's); None for 0."""
     found = _id(record["diaSource"].get("ssObjectId"))
@@ -160,8 +171,7 @@ def parse(schema, alerts: Sequence[Packet], run_id: str) -> dict[str, pa.Table]:
     ss_ids = [ss_object_id(record) for _, record, _ in alerts]
     meta = {
         "candid": candids, "diaObjectId": object_ids, "ssObjectId": ss_ids,
-        # the generic object id (the detection table's oid): the diaObjectId as text
-        "objectId": [None if o is None else str(o) for o in object_ids],
+        "objectId": [object_key(o, ss) for o, ss in zip(object_ids, ss_ids)],
         "schemavsn": [_version(record, layout) for _, record, _ in alerts],
         "night": nights,
         "source": [item.source for item, _, _ in alerts],
