@@ -70,10 +70,48 @@ class Ids:
 
 
 class Night:
-    """The alerts of one written night (records and their truth), built incrementally."""
+    """One written night: its archives, open while the simulation runs, so that memory
+    holds one alert at a time (a night of 2e4 alerts with histories and cutouts is ~1 GB).
+    ``add`` writes an alert while the night has room for its share of a class group
+    (``room``), and returns whether it did."""
 
-    def __init__(self, mjd: int):
-        self.mjd, self.alerts, self.stamps = mjd, [], []
+    def __init__(self, mjd: int, out: Path, framing: str, cutouts: bool, rng):
+        self.mjd, self.rng, self.cutouts = mjd, rng, cutouts
+        self.counts = {"lc": 0, "single": 0}
+        self.room = {"lc": 0, "single": 0}
+        self.written: dict[int, int] = {}    # object id -> alerts written
+        day = day_obs_of(mjd)
+        self.paths, self.archives = [], {}
+        for kind, name in (("container", f"lsst_{day}.tar.gz"), ("wire", f"lsst_wire_{day}.tar.gz")):
+            if framing in (kind, "both"):
+                self.paths.append(out / name)
+                self.archives[kind] = tarfile.open(out / name, "w:gz", compresslevel=1)
+
+    def full(self, group: str) -> bool:
+        return self.counts[group] >= self.room[group]
+
+    def add(self, group: str, record: dict, stamp: tuple) -> bool:
+        if self.full(group):
+            return False
+        self.counts[group] += 1
+        if self.cutouts:
+            (record["cutoutScience"], record["cutoutTemplate"],
+             record["cutoutDifference"]) = _cutouts(self.rng, *stamp)
+        name = str(record["diaSourceId"])
+        source = record["diaSource"]
+        key = source["diaObjectId"] or source["ssObjectId"]
+        self.written[key] = self.written.get(key, 0) + 1
+        for kind, archive in self.archives.items():
+            data = (packets.container([record], VERSION) if kind == "container"
+                    else packets.wire(record, VERSION))
+            info = tarfile.TarInfo(f"{name}.avro" if kind == "container" else f"{name}.bin")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+        return True
+
+    def close(self) -> None:
+        for archive in self.archives.values():
+            archive.close()
 
 
 def _photometry(cls, params, n, rng, first, last):
@@ -113,10 +151,12 @@ def _cutouts(rng, science, template, difference, error):
 class Simulation:
     """Objects and their alerts over the written nights (see module doc)."""
 
-    def __init__(self, start: str, nights: int, seed: int, history_days: int):
+    def __init__(self, start: str, nights: int, seed: int, history_days: int, out: Path,
+                 framing: str, cutouts: bool):
         self.rng = np.random.default_rng(seed)
         self.first = mjd_of_day_obs(start)
-        self.nights = {self.first + k: Night(self.first + k) for k in range(nights)}
+        self.nights = {self.first + k: Night(self.first + k, out, framing, cutouts, self.rng)
+                       for k in range(nights)}
         self.history = min(int(history_days), 365)
         self.source_ids, self.forced_ids = Ids(self.rng), Ids(self.rng)
         self.object_ids, self.ss_ids = Ids(self.rng), Ids(self.rng)
@@ -145,12 +185,11 @@ class Simulation:
         for i in range(n):
             rows = np.arange(starts[i], starts[i + 1])
             det = rows[detected[rows]]
-            alerts = 0
             if len(det):
                 first_det = mjd[det[0]]
                 for row in det:
                     night = self.nights.get(int(np.floor(mjd[row] - 0.5)))
-                    if night is None:
+                    if night is None or night.full("lc"):
                         continue
                     t = mjd[row]
                     window = (mjd >= t - self.history) & (mjd < t)
@@ -165,15 +204,13 @@ class Simulation:
                                                           flux, error, forced_ids)
                                              for r in forced] or None,
                         diaObject=self._object(ids[i], ra[i], dec[i], sources, t))
-                    night.alerts.append((record, (science[row], template[row], flux[row],
-                                                  error[row])))
-                    alerts += 1
+                    night.add("lc", record, (science[row], template[row], flux[row], error[row]))
             self.truth.append({
                 "diaObjectId": int(ids[i]), "ssObjectId": None, "class": cls,
                 "top_class": models.TOP_CLASS[cls], "ra": float(ra[i]), "dec": float(dec[i]),
                 "mag_g": float(params["mag_g"][i] + FAINTER),
                 "mag_r": float(params["mag_r"][i] + FAINTER),
-                "n_visits": len(rows), "n_det": int(detected[rows].sum()), "n_alerts": alerts,
+                "n_visits": len(rows), "n_det": int(detected[rows].sum()), "n_alerts": 0,
                 "first_mjd": float(mjd[rows].min()) if len(rows) else None,
                 "last_mjd": float(mjd[rows].max()) if len(rows) else None,
                 "params": json.dumps({k: _plain(v[i]) for k, v in params.items()
@@ -255,8 +292,8 @@ class Simulation:
                 source.update(diaObjectId=object_id, reliability=float(rng.uniform(0.0, 0.3)))
                 top["diaObject"] = self._object(object_id, ra, dec, [source], t)
                 truth.update(diaObjectId=object_id, ssObjectId=None)
-            night.alerts.append((packets.record(VERSION, diaSource=source, **top),
-                                 (max(flux, 0.0), 0.0, flux, error)))
+            night.add("single", packets.record(VERSION, diaSource=source, **top),
+                      (max(flux, 0.0), 0.0, flux, error))
             self.truth.append(truth)
 
 
@@ -266,15 +303,6 @@ def _plain(value):
     if isinstance(value, (np.integer, int)):
         return int(value)
     return str(value)
-
-
-def _tar(path: Path, members: list[tuple[str, bytes]]) -> Path:
-    with tarfile.open(path, "w:gz", compresslevel=1) as archive:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return path
 
 
 def simulate_nights(start: str, nights: int, alerts_per_night: int, seed: int = 0,
@@ -287,45 +315,31 @@ def simulate_nights(start: str, nights: int, alerts_per_night: int, seed: int = 
         raise ValueError(f"framing must be container, wire or both, not {framing!r}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    sim = Simulation(start, nights, seed, history_days)
+    sim = Simulation(start, nights, seed, history_days, out, framing, cutouts)
     classes = list(REALISTIC_MIX)
     weights = np.array([REALISTIC_MIX[c] for c in classes])
     weights /= weights.sum()
     lc_target = int(round(alerts_per_night * (1 - ASTEROID_SHARE - BOGUS_SHARE)))
+    singles = alerts_per_night - lc_target
+    asteroids = min(int(round(alerts_per_night * ASTEROID_SHARE)), singles)
+    for night in sim.nights.values():
+        night.room = {"lc": lc_target, "single": singles}
     batch = 64
-    while min(len(n.alerts) for n in sim.nights.values()) < lc_target:
-        for cls, count in zip(classes, sim.rng.multinomial(batch, weights)):
-            if count:
-                sim.add_objects(cls, int(count))
-    for night in sim.nights.values():
-        night.alerts = night.alerts[:lc_target]
-        singles = alerts_per_night - lc_target
-        asteroids = int(round(alerts_per_night * ASTEROID_SHARE))
-        sim.add_singles(night, "asteroid", min(asteroids, singles))
-        sim.add_singles(night, "bogus", singles - min(asteroids, singles))
-    # truth counts only the alerts written (light-curve objects beyond a night's share
-    # were cut): recount them from the records
-    written: dict[int, int] = {}
-    paths = []
-    for night in sim.nights.values():
-        containers, wires = [], []
-        for record, (science, template, difference, error) in night.alerts:
-            if cutouts:
-                record["cutoutScience"], record["cutoutTemplate"], record["cutoutDifference"] = (
-                    _cutouts(sim.rng, science, template, difference, error))
-            name = str(record["diaSourceId"])
-            object_id = record["diaSource"]["diaObjectId"] or record["diaSource"]["ssObjectId"]
-            written[object_id] = written.get(object_id, 0) + 1
-            if framing in ("container", "both"):
-                containers.append((f"{name}.avro", packets.container([record], VERSION)))
-            if framing in ("wire", "both"):
-                wires.append((f"{name}.bin", packets.wire(record, VERSION)))
-        day = day_obs_of(night.mjd)
-        if containers:
-            paths.append(_tar(out / f"lsst_{day}.tar.gz", containers))
-        if wires:
-            paths.append(_tar(out / f"lsst_wire_{day}.tar.gz", wires))
+    try:
+        # objects until every night has its share of light-curve alerts (the first ones
+        # produced are kept: deterministic for a seed)
+        while not all(n.full("lc") for n in sim.nights.values()):
+            for cls, count in zip(classes, sim.rng.multinomial(batch, weights)):
+                if count:
+                    sim.add_objects(cls, int(count))
+        for night in sim.nights.values():
+            sim.add_singles(night, "asteroid", asteroids)
+            sim.add_singles(night, "bogus", singles - asteroids)
+    finally:
+        for night in sim.nights.values():
+            night.close()
     for row in sim.truth:
-        row["n_alerts"] = written.get(row["diaObjectId"] or row["ssObjectId"], 0)
+        key = row["diaObjectId"] or row["ssObjectId"]
+        row["n_alerts"] = sum(n.written.get(key, 0) for n in sim.nights.values())
     pq.write_table(pa.Table.from_pylist(sim.truth), out / TRUTH_FILE)
-    return paths
+    return [path for night in sim.nights.values() for path in night.paths]
