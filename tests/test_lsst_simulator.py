@@ -102,7 +102,8 @@ def test_distributions_are_close_to_the_real_alerts(night, shared_data):
     assert 300 < max(spans) <= 365
     assert max(len(r["prvDiaSources"] or ()) for r in sim) >= 50
     # bands are ugrizy; cutouts are plain FITS float32 images, as the real ones
-    assert {r["diaSource"]["band"] for r in sim} == set("ugrizy")
+    assert {s["band"] for r in sim for s in [r["diaSource"], *(r["prvDiaSources"] or ())]} == set(
+        "ugrizy")
     for record in sim[:5] + real[:5]:
         for name in ("cutoutScience", "cutoutTemplate", "cutoutDifference"):
             assert record[name][:6] == b"SIMPLE"
