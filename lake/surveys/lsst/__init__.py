@@ -15,8 +15,8 @@ In a lake of ``survey: lsst`` the ingest writes the generic bronze tables ``aler
 ``lsst_detection``, ``lsst_forced_photometry``, ``lsst_dia_object``, ``lsst_ss_detection``,
 ``lsst_ss_object``, ``lsst_mpc_orbits``, and the generic ``detection`` (the light-curve
 view the process stage reads: oid, candid, mjd, fid = band letter, magpsf/sigmapsf of
-|psfFlux|, isdiffpos = the flux's sign). Rubin's ids, fluxes (nJy) and field names are
-kept as published.
+|psfFlux|, isdiffpos = the flux's sign; solar-system sources under ``ss<ssObjectId>``).
+Rubin's ids, fluxes (nJy) and field names are kept as published.
 The Spark-side module (``silver``) is imported on use: decoding workers load pyarrow only.
 """
 from __future__ import annotations

@@ -95,13 +95,16 @@ GENERIC_EXTRA = ("ra", "dec", "band", "psfFlux", "psfFluxErr", "reliability", "e
 
 def generic_detections(lsst_detection: DataFrame) -> DataFrame:
     """``detection`` (oid, candid, mjd, fid, magpsf, sigmapsf, isdiffpos, has_stamp,
-    parent_candid, night) of the diaSources that belong to a diaObject (solar-system
-    sources have none and stay in lsst_detection / lsst_ss_detection). ``lsst_detection``
-    is the record (its re-measurement rule); this is the light-curve view of it."""
+    parent_candid, night): every diaSource under the alert's generic object id (the
+    diaObjectId as text, ``ss<ssObjectId>`` for a solar-system source, as the alert's
+    ``objectId``). ``lsst_detection`` is the record (its re-measurement rule); this is the
+    light-curve view of it."""
     flux, error = F.abs(F.col("psfFlux")), F.col("psfFluxErr")
     measured = flux > 0
-    return lsst_detection.filter(F.col("diaObjectId").isNotNull()).select(
-        F.col("diaObjectId").cast("string").alias("oid"),
+    oid = F.coalesce(F.col("diaObjectId").cast("string"),
+                     F.concat(F.lit("ss"), F.col("ssObjectId").cast("string")))
+    return lsst_detection.filter(oid.isNotNull()).select(
+        oid.alias("oid"),
         F.col("diaSourceId").alias("candid"),
         F.col("midpointMjdTai").alias("mjd"),
         F.col("band").alias("fid"),
