@@ -593,6 +593,50 @@ def test_data_files_a_killed_run_never_committed_are_removed(alerts, clean_lake,
     assert_rest_unchanged(clean_lake, config)
 
 
+def test_process_started_during_the_ingest_waits_for_it(alerts, clean_lake, tmp_path):
+    """A process of the night being ingested starts once the ingest has landed it (it
+    used to fail on the half-landed night), and gives the tables of one run after the
+    other."""
+    import shutil
+
+    from lake.stages.process import process
+
+    source = write_tarball(tmp_path / "ztf_public_20181129.tar.gz",
+                           [regular(n, d) for n, d in alerts[:GOOD]])
+    root = tmp_path / "lake"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+
+    def job(name, *args):
+        return subprocess.Popen([sys.executable, str(REPO / "jobs" / name), *args,
+                                 "--lake", str(root)], env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    # The test holds the alert table's lock: the ingest stages the night, then waits to land.
+    with locks.file_lock(root / "_locks" / "alert.lock", timeout=1):
+        ingesting = job("ingest.py", "--source", str(source))
+        deadline = time.time() + 300
+        while not list((root / "_staging").glob("ingest-*.lock")):
+            assert ingesting.poll() is None and time.time() < deadline, "the ingest never staged"
+            time.sleep(0.05)
+        processing = job("process.py", "--night", str(NIGHT))
+        said = []
+        while not any("waiting for ingest-" in line for line in said):
+            line = processing.stdout.readline()
+            assert line, "".join(said)[-2000:]       # it ended (or failed) without waiting
+            said.append(line)
+    ingest_log, _ = ingesting.communicate(timeout=600)
+    process_log, _ = processing.communicate(timeout=900)
+    assert ingesting.returncode == 0, ingest_log[-2000:]
+    assert processing.returncode == 0, ("".join(said) + process_log)[-2000:]
+
+    shutil.copytree(clean_lake, tmp_path / "sequential")
+    process(config_of(tmp_path / "sequential"), [NIGHT])
+    for name in ("alert", "detection", "object", "magstat", "feature"):
+        drop = ("ingest_run_id", "source")         # the two ingests read two tarball copies
+        expected = lakecheck.table(tmp_path / "sequential", name, drop=drop)
+        assert expected.equals(lakecheck.table(root, name, drop=drop)), name
+
+
 def test_local_lock_files_are_removed_and_record_their_holder(tmp_path):
     path = tmp_path / "_locks" / "alert.lock"
     with locks.file_lock(path, timeout=1):

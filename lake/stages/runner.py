@@ -28,6 +28,9 @@ from lake.tables import TABLES
 
 log = logging.getLogger(__name__)
 
+# How long a stage waits for the runs it comes after (a 1e6-alert ingest takes ~25 min).
+WAIT_SECONDS = 4 * 3600.0
+
 
 @dataclass
 class StageRun:
@@ -56,14 +59,18 @@ class StageRun:
 @contextlib.contextmanager
 def stage_run(config, stage: str, *, source: str = "lake", night: int | None = None,
               inputs: str = "", run_id: str | None = None, stale_prefix: str | None = None,
-              staging: bool = True) -> Iterator[StageRun]:
+              staging: bool = True, after: tuple[str, ...] = ()) -> Iterator[StageRun]:
     """Run a stage's body with its run record, staging guard and failure record.
 
     ``run_id``: a chosen id (the ingest names its runs after its inputs, so that the
     staging of a killed run of the same inputs is recognised); ``stale_prefix``: the
     staging folders of dead runs to clear first (default: every dead run of ``stage``);
     ``staging=False``: no staging guard (then a killed run of the stage is not found).
+    ``after``: stages whose live runs this one waits for before it reads the lake (the
+    process stage waits for ingests: ``WAIT_SECONDS`` at most).
     """
+    if after:
+        locks.wait_for_runs(config, [f"{name}-" for name in after], WAIT_SECONDS)
     run = Run(stage, source=source, night=night, inputs=inputs, run_id=run_id or "")
     current = StageRun(run, config)
     guard, abandoned = contextlib.nullcontext(), []
