@@ -11,6 +11,7 @@ event log), and a re-run of a night that changes nothing.
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 import tarfile
@@ -128,7 +129,6 @@ def differences(a: dict, b: dict, folder: Path) -> str:
     """What ``lake_fingerprint --compare`` reports ("" when the fingerprints match)."""
     import contextlib
     import io
-    import json
 
     paths = []
     for name, value in (("a", a), ("b", b)):
@@ -150,8 +150,10 @@ def both_runs(nights, s3_server, spark_cluster, tmp_path_factory):
         run_embedded(s3_server, night, source, logs / "embedded.log")
     for night, source in nights:
         run_cluster(s3_server, spark_cluster, night, source, logs / "cluster.log")
-    return {"embedded": fingerprint(s3_server, "embedded", tmp_path_factory.mktemp("fp")),
-            "cluster": fingerprint(s3_server, "cluster", tmp_path_factory.mktemp("fp")),
+    folder = tmp_path_factory.mktemp("fp")
+    return {"embedded": fingerprint(s3_server, "embedded", folder / "embedded"),
+            "cluster": fingerprint(s3_server, "cluster", folder / "cluster"),
+            "cluster_root": folder / "cluster" / "cluster",
             "event_logs": event_logs(spark_cluster.events), "logs": logs}
 
 
@@ -161,6 +163,20 @@ def test_cluster_tables_and_catalog_equal_the_embedded_run(both_runs, tmp_path):
     assert embedded["tables"]["alert"]["rows"] == 499 + 2 * SIM_ALERTS
     assert "publication" in embedded and embedded["publication"]["parquet"]
     assert differences(embedded, on_cluster, tmp_path) == ""
+
+
+def test_every_cluster_commit_is_delta_spark(both_runs):
+    """No second writer: every commit of every table of the cluster's lake was made by
+    delta-spark (its commitInfo names the engine; delta-rs writes clientVersion instead)."""
+    lake = both_runs["cluster_root"] / "lake"
+    commits = 0
+    for log in sorted(lake.glob("**/_delta_log/*.json")):
+        for line in log.read_text().splitlines():
+            info = json.loads(line).get("commitInfo")
+            if info is not None:
+                commits += 1
+                assert "Delta-Lake/4.4.0" in info.get("engineInfo", ""), (log, info)
+    assert commits >= len(both_runs["cluster"]["tables"])
 
 
 def test_decode_and_features_ran_on_both_workers(both_runs, spark_cluster):
