@@ -41,7 +41,7 @@ class StandaloneCluster:
     def _env(self) -> dict[str, str]:
         env = cluster_engine.submit_env()
         env.update(SPARK_PID_DIR=str(self.folder / "pids"), SPARK_LOG_DIR=str(self.folder / "logs"),
-                   SPARK_IDENT_STRING=f"alertlake{self.port}", SPARK_NICENESS="10")
+                   SPARK_IDENT_STRING=f"alertlake{self.port}")
         return env
 
     def _daemon(self, action: str, klass: str, instance: int, *args: str) -> None:

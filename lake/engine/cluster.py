@@ -33,6 +33,12 @@ def packages() -> list[str]:
     return list(cluster_yaml()["engine"]["packages"])
 
 
+def exclude_packages() -> list[str]:
+    """Dependencies of the packages left out (``--exclude-packages``): Spark's own jars
+    already provide them, in the version the cluster runs."""
+    return list(cluster_yaml()["engine"].get("exclude_packages") or [])
+
+
 def spark_home() -> str:
     """The pyspark install, which is a Spark distribution (``bin/``, ``sbin/``, ``jars/``);
     spark-submit's own lookup (find-spark-home) fails inside a virtualenv without it."""
@@ -80,6 +86,7 @@ def submit_command(master: str, script: str, *args: str, executor_memory: str = 
     python = python or sys.executable
     command = [str(Path(spark_home()) / "bin" / "spark-submit"), "--master", master,
                "--packages", ",".join(packages()),
+               "--exclude-packages", ",".join(exclude_packages()),
                "--executor-memory", executor_memory,
                "--conf", f"spark.executor.cores={executor_cores}",
                "--conf", f"spark.pyspark.python={python}",
@@ -103,19 +110,28 @@ def submit_env(extra: dict | None = None) -> dict[str, str]:
 
 def resolve() -> None:
     """Resolve the packages once (the first resolve downloads several hundred MB into the
-    Ivy cache, ``~/.ivy2.5.2``): a local job that loads Delta and s3a."""
+    Ivy cache, ``~/.ivy2.5.2``): a local job that finds s3a and writes and reads a Delta
+    table. Raises CalledProcessError when they do not load."""
     with tempfile.TemporaryDirectory() as folder:
         probe = Path(folder) / "probe.py"
         probe.write_text(
+            "import sys\n"
+            "from py4j.java_gateway import JavaClass\n"
             "from pyspark.sql import SparkSession\n"
             "s = SparkSession.builder.getOrCreate()\n"
-            "jvm = s.sparkContext._jvm\n"
-            "jvm.java.lang.Class.forName('io.delta.tables.DeltaTable')\n"
-            "jvm.java.lang.Class.forName('org.apache.hadoop.fs.s3a.S3AFileSystem')\n"
+            "assert isinstance(s.sparkContext._jvm.org.apache.hadoop.fs.s3a.S3AFileSystem, JavaClass)\n"
+            "s.range(3).write.format('delta').save(sys.argv[1])\n"
+            "assert s.read.format('delta').load(sys.argv[1]).count() == 3\n"
             "s.stop()\n")
-        command = submit_command("local[1]", str(probe),
-                                 conf={"spark.ui.enabled": "false"})
-        subprocess.run(command, env=submit_env(), check=True, stdout=subprocess.DEVNULL)
+        conf = {key: value for key, value in cluster_yaml()["engine"]["spark_conf"].items()
+                if key.startswith("spark.sql.")}
+        command = submit_command("local[1]", str(probe), str(Path(folder) / "table"),
+                                 conf={"spark.ui.enabled": "false", **conf})
+        result = subprocess.run(command, env=submit_env(), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        if result.returncode != 0:
+            print(result.stderr[-4000:], file=sys.stderr)
+            raise subprocess.CalledProcessError(result.returncode, command)
     print("resolved: " + ",".join(packages()))
 
 
