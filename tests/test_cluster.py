@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 REAL_NIGHT = 20181129
 SIM_NIGHTS = (20181130, 20181201)
-SIM_ALERTS = 300
+SIM_ALERTS = 200
 BUCKET = "lake"
 
 
@@ -51,10 +51,13 @@ def nights(tmp_path_factory, shared_data):
     real = shared_data / "ztf" / "nights" / f"ztf_public_{REAL_NIGHT}.tar.gz"
     if not real.exists():
         pytest.skip(f"real ZTF night not found: {real}")
-    missing = [m for m in ("lc_classifier", "stamp_classifier")
-               if not (REPO / "var" / "models" / m / "current").exists()]
+    from lake.config import load_config
+
+    models = load_config()["models"]
+    missing = [models[k] for k in ("lc_dir", "stamp_dir")
+               if not (REPO / models[k] / "current").exists()]
     if missing:
-        pytest.skip(f"no trained models {missing} under var/models: run `make models`")
+        pytest.skip(f"no trained models in {missing}: run `make models`")
     folder = tmp_path_factory.mktemp("nights")
     subprocess.run([sys.executable, str(REPO / "jobs" / "simulate.py"),
                     "--start", str(SIM_NIGHTS[0]), "--nights", str(len(SIM_NIGHTS)),
@@ -106,6 +109,8 @@ def download(s3, prefix: str, folder: Path) -> Path:
     """Copy ``s3://lake/<prefix>/`` into ``folder`` (the fingerprint reads local files)."""
     client = s3.client()
     for key in s3.keys(prefix + "/"):
+        if key.endswith("/"):          # a folder marker (s3a writes them)
+            continue
         target = folder / key
         target.parent.mkdir(parents=True, exist_ok=True)
         client.download_file(BUCKET, key, str(target))
