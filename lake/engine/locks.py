@@ -307,6 +307,67 @@ def staging(config: dict, uri: str):
             storage.remove_tree(config, uri)
 
 
+def _file_lock_held(path: Path) -> bool:
+    """Whether a live process holds the flock of ``path`` now. Probed with a shared lock
+    taken and dropped at once, and never on a file younger than a second: its creator
+    takes the exclusive lock right after creating it, with no wait (``staging``)."""
+    import fcntl
+
+    try:
+        if time.time() - path.stat().st_mtime < 1.0:
+            return True
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return not _holder_dead(_read_record(path))
+    finally:
+        os.close(fd)
+
+
+def live_runs(config: dict, prefix: str) -> list[dict]:
+    """Liveness records (``run_id`` added) of the runs named ``prefix*`` that hold their
+    staging lock now (local: the flock is held; S3: the lease has not expired)."""
+    root = storage.join(storage.lake_root(config), "_staging")
+    live = []
+    if storage.is_s3(root):
+        client = storage.s3_client(config)
+        for uri, _ in storage.list_s3(config, storage.join(root, prefix + "*")):
+            if uri.endswith(".lock"):
+                record, _ = read_s3_lock(client, *storage.split_s3(uri))
+                if record is not None and record.get("expires", 0) >= time.time():
+                    live.append({**record, "run_id": uri.rsplit("/", 1)[-1][: -len(".lock")]})
+        return live
+    for lock_path in sorted(Path(root).glob(f"{prefix}*.lock")):
+        if _file_lock_held(lock_path):
+            live.append({**_read_record(lock_path), "run_id": lock_path.name[: -len(".lock")]})
+    return live
+
+
+def wait_for_runs(config: dict, prefixes, timeout: float, poll: float = 2.0,
+                  report_every: float = 60.0) -> None:
+    """Wait until no run named ``prefix*`` (of ``prefixes``) is alive: a stage reading
+    what another one is still writing (a process of the night being ingested) starts
+    after it instead of failing on a half-landed night. LockTimeout after ``timeout``."""
+    deadline, reported = time.monotonic() + timeout, 0.0
+    while True:
+        running = [run for prefix in prefixes for run in live_runs(config, prefix)]
+        if not running:
+            return
+        now = time.monotonic()
+        if now > deadline:
+            raise LockTimeout(f"run {running[0]['run_id']} (pid {running[0].get('pid')} on "
+                              f"{running[0].get('host')}) is still writing the lake after "
+                              f"{timeout:.0f} s of waiting")
+        if now - reported >= report_every:
+            log.info("waiting for %s to finish", ", ".join(r["run_id"] for r in running))
+            reported = now
+        time.sleep(poll)
+
+
 def clear_stale_staging(config: dict, prefix: str) -> list[dict]:
     """Remove the staging folders named ``prefix*`` of dead runs; return the liveness
     records of their locks (``run_id`` added), so the stage can mark those runs

@@ -68,7 +68,7 @@ def classify(config: dict, nights: list[int] | None = None, inputs: str = "") ->
     models = resolve_models(config)
     rows = {}
     with stage_run(config, "classify", night=nights[-1] if nights else None,
-                   inputs=inputs) as run:
+                   inputs=inputs, after=("ingest", "process")) as run:
         spark, staging = run.spark, run.staging
         counts = {}
         oids = touched_objects(spark, config, nights)

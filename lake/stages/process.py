@@ -113,7 +113,7 @@ def compute_features(spark, config, staging: str, inputs: dict, workers: int):
 def process(config, nights: list[int] | None = None, workers: int | None = None,
             with_features: bool = True, inputs: str = "") -> ProcessResult:
     with stage_run(config, "process", night=nights[-1] if nights else None,
-                   inputs=inputs) as run:
+                   inputs=inputs, after=("ingest",)) as run:
         return _process(config, run, nights, workers, with_features)
 
 
