@@ -11,7 +11,7 @@ export SPARK_LOCAL_IP ?= 127.0.0.1
 MODELS := var/models/.built
 MODEL_SOURCES := $(shell find science simulator -name '*.py' 2>/dev/null)
 
-.PHONY: install models demo test test-fast bench bench-nightly lint clean
+.PHONY: install models demo test test-fast bench bench-nightly bench-cluster lint clean
 
 install: $(STAMP)
 
@@ -50,6 +50,13 @@ bench: $(STAMP) $(MODELS)
 SIZES ?= 1e4 2e4 1e5
 bench-nightly: $(STAMP) $(MODELS)
 	$(PY) bench/nightly.py --sizes $(SIZES)
+
+# The same simulated night on a standalone cluster with one and with two workers, next to
+# the embedded engine (per-stage time, alerts/s, speed-up); ALERTS=5e4 by default.
+ALERTS ?= 5e4
+bench-cluster: $(STAMP) $(MODELS)
+	$(PY) -m lake.engine.cluster resolve
+	$(PY) bench/cluster.py --alerts $(ALERTS)
 
 lint: $(STAMP)
 	$(PY) -m pip install --quiet ruff
