@@ -154,7 +154,9 @@ def _process(config, run: StageRun, nights, workers, with_features) -> ProcessRe
     object_frame = spark.read.parquet(engine.spark_path(config, object_path))
     counts["object"] = delta.merge_into(spark, config, "object", object_frame)
 
-    if with_features:
+    if with_features and not survey.computes_features:
+        log.info("no features for %s objects yet: object and magstat only", survey.name)
+    elif with_features:
         features, feature_seconds = compute_features(spark, config, staging, {
             "detection": feature_table.detection_input(corrected, ps1),
             "non_detection": (non_detection.select(*feature_table.NON_DETECTION_INPUT)

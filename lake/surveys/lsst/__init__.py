@@ -63,6 +63,9 @@ class LSST(Survey):
     history_columns = ("ndethist", "nforcedhist")
     stellar_detection_columns = ("extendedness",)
     saturation_magnitude = 16.0     # Rubin saturates around r ~ 16-17 in a 15 s snap
+    # Flux-based six-band features are the Rubin science issue's; until then the process
+    # stage writes object and magstat only.
+    computes_features = False
     feature_rules = FeatureRules(
         bands=("g", "r"), quality_column="reliability", quality_min=0.5,
         magnitude=("magpsf", "sigmapsf"), corrected_magnitude=("magpsf", "sigmapsf"))
