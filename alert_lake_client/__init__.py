@@ -105,7 +105,7 @@ class Catalog:
 
     def query(self, sql: str, params=None) -> pa.Table:
         """Any SQL over the published tables (one view per table)."""
-        return self.con.execute(sql, params or []).to_arrow_table()
+        return self.con.sql(sql, params=params).to_arrow_table()
 
     def object(self, oid: str) -> dict | None:
         rows = self.datasets["object"].to_table(filter=pc.field("oid") == oid).to_pylist()
@@ -154,11 +154,11 @@ class Catalog:
         found = pa.concat_tables(parts) if parts else self.datasets["object"].schema.empty_table()
         self.con.register("_cone", found)
         try:
-            return self.con.execute(
+            return self.con.sql(
                 "SELECT * FROM (SELECT *, degrees(2 * asin(least(1, sqrt(sin(radians(meandec - ?) / 2) ^ 2 "
                 "+ cos(radians(meandec)) * cos(radians(?)) * sin(radians(meanra - ?) / 2) ^ 2)))) "
                 "* 3600 AS distance_arcsec FROM _cone) WHERE distance_arcsec <= ? "
-                "ORDER BY distance_arcsec, oid", [dec, dec, ra, radius_arcsec]).to_arrow_table()
+                "ORDER BY distance_arcsec, oid", params=[dec, dec, ra, radius_arcsec]).to_arrow_table()
         finally:
             self.con.unregister("_cone")
 

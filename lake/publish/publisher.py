@@ -228,10 +228,17 @@ def _write_version(config, root, night, version, prefix, versions, identity, cod
         payload = validation.to_html().encode()
         storage.write_bytes(config, storage.join(prefix, "quality.html"), payload, "text/html")
         extra["quality.html"] = payload
+    pages = {}
     if report:
-        from lake.publish.report import nightly_report
+        from lake.publish.pages import page_path
+        from lake.publish.report import night_pages, nightly_report
 
-        payload = nightly_report(config, night, versions, validation, tables).encode()
+        pages = night_pages(config, night, versions)
+        for oid, text in pages.items():   # before the report that links them
+            storage.write_bytes(config, storage.join(prefix, *page_path(oid).split("/")),
+                                text.encode(), "text/html")
+        payload = nightly_report(config, night, versions, validation, tables,
+                                 pages=True).encode()
         storage.write_bytes(config, storage.join(prefix, "report.html"), payload, "text/html")
         extra["report.html"] = payload
     manifest = {
@@ -245,6 +252,7 @@ def _write_version(config, root, night, version, prefix, versions, identity, cod
                              "sha256": hashlib.sha256(data).hexdigest()}
                       for name, data in extra.items()},
         "report": f"catalog/{version}/report.html" if report else None,
+        "pages": {"folder": "objects/", "objects": len(pages)},
         "validation": None if validation is None else {
             k: v for k, v in validation.summary().items() if k != "tables"},
     }

@@ -29,7 +29,14 @@ def manifest(config: dict, root: str | None = None, snapshot: str | None = None,
     elif version:
         folder = storage.join(root, "catalog", version)
     else:
-        pointer = json.loads(storage.read_bytes(config, storage.join(root, "latest.json")))
+        from lake.publish.publisher import read_json
+
+        pointer = read_json(config, storage.join(root, "latest.json"))
+        if pointer is None:
+            raise FileNotFoundError(
+                f"no publication at {root} (no latest.json): publish a night first "
+                "(make demo, or python jobs/publish.py --night YYYYMMDD), or set "
+                "ALERT_LAKE_ROOT to a lake that has one")
         folder = storage.join(root, *pointer["manifest"].split("/")[:-1])
     return json.loads(storage.read_bytes(config, storage.join(folder, "manifest.json"))), folder
 
