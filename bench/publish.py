@@ -175,10 +175,12 @@ def main(argv=None) -> int:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)
     report("publish", rows)
-    head, tail = rows[:5], rows[-5:]
+    # the first nights' histories reach back fewer than 5 nights: compare from night 6
+    head, tail = rows[5:10] if len(rows) >= 15 else rows[:5], rows[-5:]
     for key in ("incr_MB", "incr_lc_MB", "incr_objects_MB", "incr_s", "full_MB", "full_s"):
         ratio = np.mean([r[key] for r in tail]) / max(np.mean([r[key] for r in head]), 1e-9)
-        print(f"{key:8} last 5 nights / first 5 nights: {ratio:.2f}")
+        print(f"{key:16} last 5 nights / nights {rows.index(head[0]) + 1}-"
+              f"{rows.index(head[-1]) + 1}: {ratio:.2f}")
     return 0
 
 

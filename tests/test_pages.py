@@ -91,7 +91,8 @@ def test_object_page_in_chromium(published, tmp_path):
     assert stamps == ["science", "template", "difference"]
     probability = deltalake.DeltaTable(storage.table_uri(config, "probability")) \
         .to_pyarrow_table().filter(pc.field("oid") == oid)
-    classes = dom[dom.index('id="classes"'):dom.index('id="features"')]
+    start = dom.index('id="classes"')
+    classes = dom[start:dom.index("</div>", start)]
     assert classes.count("<tr>") == probability.num_rows + 1
     assert 'href="../report.html"' in dom
     shot = tmp_path / "object.png"

@@ -294,7 +294,9 @@ class CatalogWriter:
         values = [r[0] for r in self.con.sql("SELECT DISTINCT " + key + " FROM staged "
                                              "ORDER BY 1").fetchall()]
         files, schema = [], None
-        for value in values:
+        from lake.cli import progress
+
+        for value in progress(values, len(values), f"{spec.name} partitions", "part"):
             literal = "'" + str(value).replace("'", "''") + "'"
             data = _normalize(self.con.sql(
                 f"SELECT * EXCLUDE ({key}) FROM staged WHERE {key} = {literal} "

@@ -115,7 +115,7 @@ def _ticks(lo: float, hi: float, n: int = 6) -> list[float]:
     """Round tick values, at most ~n of them (no overlapping labels).
 
     >>> _ticks(58400.2, 58431.9)
-    [58405.0, 58410.0, 58415.0, 58420.0, 58425.0, 58430.0]
+    [58410, 58420, 58430]
     """
     raw = (hi - lo) / n
     step = 10 ** math.floor(math.log10(raw))

@@ -233,8 +233,11 @@ def _write_version(config, root, night, version, prefix, versions, identity, cod
         from lake.publish.pages import page_path
         from lake.publish.report import night_pages, nightly_report
 
+        from lake.cli import progress
+
         pages = night_pages(config, night, versions)
-        for oid, text in pages.items():   # before the report that links them
+        for oid, text in progress(pages.items(), len(pages), "object pages", "page"):
+            # before the report that links them
             storage.write_bytes(config, storage.join(prefix, *page_path(oid).split("/")),
                                 text.encode(), "text/html")
         payload = nightly_report(config, night, versions, validation, tables,
