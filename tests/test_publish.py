@@ -47,8 +47,8 @@ def test_local_publication_layout_manifest_and_reads(published):
     assert json.loads((root / "nights" / f"{NIGHT}.json").read_text())["version"] == \
         manifest["version"]
     folder = root / "catalog" / manifest["version"]
-    assert set(manifest["tables"]) == {"object", "magstat", "feature", "probability",
-                                       "lightcurve"}
+    assert set(manifest["tables"]) == {"object", "object_pixel", "magstat", "feature",
+                                       "probability", "lightcurve"}
     for table in manifest["tables"].values():
         assert sum(f["rows"] for f in table["files"]) == table["rows"]
         for f in table["files"]:   # data files: under the root, named by their content
@@ -64,9 +64,20 @@ def test_local_publication_layout_manifest_and_reads(published):
     non = deltalake.DeltaTable(storage.table_uri(config, "non_detection")).to_pyarrow_dataset()
     assert manifest["tables"]["lightcurve"]["rows"] == detections.count_rows() + non.count_rows()
     assert manifest["validation"]["success"] and manifest["code_version"]
-    # sorted by oid within each file
+    # objects sorted by their HEALPix index (order 29, nested: astropy-healpix agrees)
+    import astropy.units as u
+    from astropy_healpix import lonlat_to_healpix
+
     objects = pq.read_table(root / manifest["tables"]["object"]["files"][0]["path"])
-    assert objects.column("oid").to_pylist() == sorted(objects.column("oid").to_pylist())
+    keys = list(zip(objects.column("healpix").to_pylist(), objects.column("oid").to_pylist()))
+    assert keys == sorted(keys)
+    expected = lonlat_to_healpix(objects.column("meanra").to_numpy() * u.deg,
+                                 objects.column("meandec").to_numpy() * u.deg, 2 ** 29,
+                                 order="nested")
+    assert objects.column("healpix").to_pylist() == [int(p) for p in expected]
+    pixels = pq.read_table(root / manifest["tables"]["object_pixel"]["files"][0]["path"])
+    assert set(pixels.column("pixel").to_pylist()) == {p >> 46 for p, _ in keys}
+    assert sum(pixels.column("objects").to_pylist()) == objects.num_rows
     # the documented reads: DuckDB over the manifest, DuckDB over the folder, pyarrow
     con = duckdb_catalog(config)
     oid = con.execute("SELECT oid FROM object ORDER BY ndet DESC, oid LIMIT 1").fetchone()[0]
