@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from pathlib import Path
 from typing import Mapping
 
@@ -46,6 +47,32 @@ def _read_yaml(path: Path) -> dict:
         return yaml.safe_load(handle) or {}
 
 
+ENV_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
+def environments() -> list[str]:
+    """The environment names ``conf/`` offers (its YAML files but the default)."""
+    return sorted(p.stem for p in CONF_DIR.glob("*.yaml") if p.stem != "default")
+
+
+def env_file(env: str) -> Path:
+    """The file of environment ``env``: ``conf/<env>.yaml``, and only that (a name, not a
+    path: ``ALERT_LAKE_ENV=../..`` must not load an arbitrary YAML file).
+
+    >>> env_file("test").name
+    'test.yaml'
+    >>> env_file("../../etc/x")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: ALERT_LAKE_ENV must name a file of conf/ (...), got '../../etc/x'
+    """
+    path = CONF_DIR / f"{env}.yaml"
+    if not ENV_NAME.fullmatch(env) or not path.is_file():
+        raise ValueError(f"ALERT_LAKE_ENV must name a file of conf/ "
+                         f"({', '.join(environments())}), got {env!r}")
+    return path
+
+
 def load_config(env: str | None = None, overrides: Mapping | None = None,
                 environ: Mapping[str, str] | None = None) -> Settings:
     """Return the merged configuration, parsed once into typed settings (which also
@@ -59,10 +86,7 @@ def load_config(env: str | None = None, overrides: Mapping | None = None,
     config = _read_yaml(CONF_DIR / "default.yaml")
     env = env or environ.get("ALERT_LAKE_ENV")
     if env:
-        env_file = CONF_DIR / f"{env}.yaml"
-        if not env_file.exists():
-            raise FileNotFoundError(f"ALERT_LAKE_ENV={env} but {env_file} does not exist")
-        config = _merge(config, _read_yaml(env_file))
+        config = _merge(config, _read_yaml(env_file(env)))
     # Later shortcuts win: ALERT_LAKE_S3_ENDPOINT over AWS_ENDPOINT_URL.
     for name, (section, key) in ENV_SHORTCUTS.items():
         if environ.get(name):

@@ -91,6 +91,18 @@ class IngestSettings(Section):
 class ObjectStoreSettings(Section):
     endpoint: str | None = None
     region: str = "us-east-1"
+    # Where S3 credentials come from: "environment" (AWS_ACCESS_KEY_ID, ... only; without
+    # them requests go unsigned) or "profile" (the AWS SDK's chain: ~/.aws files, the
+    # named ``profile``, instance roles).
+    credentials: str = "environment"
+    profile: str | None = None
+
+    CREDENTIAL_SOURCES: ClassVar[tuple[str, ...]] = ("environment", "profile")
+
+    def __post_init__(self):
+        if self.credentials not in self.CREDENTIAL_SOURCES:
+            raise ValueError(f"object_store.credentials must be one of "
+                             f"{', '.join(self.CREDENTIAL_SOURCES)}, got {self.credentials!r}")
 
 
 @dataclasses.dataclass(frozen=True)

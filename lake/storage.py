@@ -3,7 +3,8 @@
 A lake root is a local folder or ``s3://bucket/prefix``. Tables live at
 ``<root>/<table name>``; staging files of a run at ``<root>/_staging/<run id>``.
 S3 credentials come only from the environment (AWS_ACCESS_KEY_ID,
-AWS_SECRET_ACCESS_KEY); the endpoint and region from the configuration.
+AWS_SECRET_ACCESS_KEY), or from the AWS SDK's chain when ``object_store.credentials`` says
+``profile``; the endpoint and region from the configuration.
 
 One :class:`Storage` per settings object (``storage.of(config)``) holds the resolved roots,
 one boto3 client and one pyarrow S3 filesystem, built on first use and reused by every
@@ -46,19 +47,36 @@ def split_s3(uri: str) -> tuple[str, str]:
     return parsed.netloc, parsed.path.lstrip("/")
 
 
-def _credentials() -> dict[str, str]:
-    creds = {}
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        if os.environ.get(name):
-            creds[name] = os.environ[name]
+CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+
+def _environment_credentials() -> dict[str, str]:
+    return {name: os.environ[name] for name in CREDENTIAL_VARIABLES if os.environ.get(name)}
+
+
+def _profile_credentials(profile: str | None) -> dict[str, str]:
+    """Credentials the AWS SDK's chain resolves (``object_store.credentials: profile``),
+    as the three variables, so that boto3, pyarrow and delta-rs all use the same ones."""
+    import boto3
+
+    resolved = boto3.Session(profile_name=profile).get_credentials()
+    if resolved is None:
+        raise RuntimeError(f"object_store.credentials is 'profile' but the AWS credential "
+                           f"chain found none (profile {profile or 'default'})")
+    frozen = resolved.get_frozen_credentials()
+    creds = {"AWS_ACCESS_KEY_ID": frozen.access_key, "AWS_SECRET_ACCESS_KEY": frozen.secret_key}
+    if frozen.token:
+        creds["AWS_SESSION_TOKEN"] = frozen.token
     return creds
 
 
 class Storage:
     """Where the lake's data lives and the clients that reach it, for one settings object.
 
-    Credentials are read from the environment at each use: when they change (a test, a
-    rotated token), the client and filesystem are rebuilt, otherwise they are reused.
+    Credentials are read at each use, from the environment only unless the settings say
+    ``object_store.credentials: profile`` (then from the AWS SDK's chain): when they change
+    (a test, a rotated token), the client and filesystem are rebuilt, otherwise they are
+    reused. With neither, requests go unsigned: nothing falls back to ``~/.aws`` unasked.
     """
 
     def __init__(self, config: Mapping):
@@ -66,6 +84,8 @@ class Storage:
         store = self.settings.object_store
         self.endpoint: str | None = store.endpoint or None
         self.region: str = store.region or "us-east-1"
+        self.credential_source: str = store.credentials
+        self.profile: str | None = store.profile
         self._lock = threading.Lock()
         self._client: tuple[tuple, Any] | None = None
         self._filesystem: tuple[tuple, Any] | None = None
@@ -94,9 +114,18 @@ class Storage:
         return join(self.lake_root, "_staging", run_id)
 
     # --- clients -------------------------------------------------------------------
+    def credentials(self) -> dict[str, str]:
+        """The S3 credentials to use now, as the three AWS variables (empty: unsigned)."""
+        if self.credential_source == "profile":
+            return _profile_credentials(self.profile)
+        return _environment_credentials()
+
     def delta_storage_options(self) -> dict[str, str]:
         """Options for delta-rs (``deltalake``) to reach the lake's object store."""
-        options = {**_credentials(), "AWS_REGION": self.region}
+        creds = self.credentials()
+        # without credentials delta-rs would search ~/.aws itself: unsigned instead
+        options = {**creds, "AWS_REGION": self.region,
+                   **({} if creds else {"AWS_SKIP_SIGNATURE": "true"})}
         if self.endpoint:
             options["AWS_ENDPOINT_URL"] = self.endpoint
             options["AWS_ALLOW_HTTP"] = "true" if self.endpoint.startswith("http://") else "false"
@@ -106,7 +135,7 @@ class Storage:
         return options
 
     def s3_client(self) -> Any:
-        creds = _credentials()
+        creds = self.credentials()
         key = tuple(sorted(creds.items()))
         with self._lock:
             if self._client is None or self._client[0] != key:
@@ -117,6 +146,10 @@ class Storage:
         import boto3
         from botocore.config import Config
 
+        from botocore import UNSIGNED
+
+        # No credentials: unsigned requests (boto3 would otherwise search ~/.aws).
+        signing = {} if creds else {"signature_version": UNSIGNED}
         return boto3.client(
             "s3",
             endpoint_url=self.endpoint,
@@ -125,7 +158,7 @@ class Storage:
             aws_secret_access_key=creds.get("AWS_SECRET_ACCESS_KEY"),
             aws_session_token=creds.get("AWS_SESSION_TOKEN"),
             config=Config(retries={"max_attempts": 3, "mode": "standard"},
-                          s3={"addressing_style": "path"}),
+                          s3={"addressing_style": "path"}, **signing),
         )
 
     def arrow_filesystem(self, uri: str):
@@ -134,7 +167,7 @@ class Storage:
 
         if not is_s3(uri):
             return fs.LocalFileSystem(), str(uri)
-        creds = _credentials()
+        creds = self.credentials()
         key = tuple(sorted(creds.items()))
         with self._lock:
             if self._filesystem is None or self._filesystem[0] != key:
@@ -151,6 +184,8 @@ class Storage:
             kwargs.update(access_key=creds.get("AWS_ACCESS_KEY_ID"),
                           secret_key=creds.get("AWS_SECRET_ACCESS_KEY"),
                           session_token=creds.get("AWS_SESSION_TOKEN"))
+        else:   # pyarrow would otherwise search ~/.aws
+            kwargs["anonymous"] = True
         if self.endpoint:
             parsed = urlparse(self.endpoint)
             kwargs.update(endpoint_override=parsed.netloc, scheme=parsed.scheme or "https")
@@ -239,6 +274,19 @@ class Storage:
             return sorted(name for name, _ in self.list_s3(uri.rstrip("/") + "/"))
         root = Path(uri)
         return sorted(str(p) for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
+
+    def list_modified(self, uri: str) -> list[tuple[str, float]]:
+        """(file, modification time in epoch seconds) of every file under a folder or
+        prefix (recursive), sorted; [] when absent."""
+        if not is_s3(uri):
+            return [(path, os.stat(path).st_mtime) for path in self.list_files(uri)]
+        bucket, prefix = split_s3(uri.rstrip("/") + "/")
+        found = []
+        for page in self.s3_client().get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=prefix):
+            found += [(f"s3://{bucket}/{item['Key']}", item["LastModified"].timestamp())
+                      for item in page.get("Contents", [])]
+        return sorted(found)
 
     def list_dirs(self, uri: str) -> list[str]:
         """Names of the immediate sub-folders (common prefixes on S3) of ``uri``, sorted."""
@@ -345,6 +393,10 @@ def exists(config: Mapping, uri: str) -> bool:
 def list_files(config: Mapping, uri: str) -> list[str]:
     """Every file/object under a folder or prefix (recursive), sorted; [] when absent."""
     return of(config).list_files(uri)
+
+
+def list_modified(config: Mapping, uri: str) -> list[tuple[str, float]]:
+    return of(config).list_modified(uri)
 
 
 def list_dirs(config: Mapping, uri: str) -> list[str]:

@@ -70,3 +70,27 @@ def assert_same_tables(root_a, root_b, names) -> None:
         a, b = table(root_a, name), table(root_b, name)
         assert list(a.columns) == list(b.columns), name
         pd.testing.assert_frame_equal(a, b, check_dtype=False, obj=name)
+
+
+def uncommitted_files(root, names) -> dict[str, list[str]]:
+    """Data files in each table's folder that no version of the table holds (every
+    version's file list, read with delta-rs)."""
+    found = {}
+    for name in names:
+        path = os.path.join(str(root), name)
+        if not os.path.isdir(os.path.join(path, "_delta_log")):
+            continue
+        latest = deltalake.DeltaTable(path)
+        held = set()
+        for version in range(latest.version() + 1):
+            try:
+                held.update(os.path.relpath(uri, path) for uri in
+                            deltalake.DeltaTable(path, version=version).file_uris())
+            except Exception:      # a version folded into a checkpoint and cleaned up
+                continue
+        on_disk = {os.path.relpath(p, path) for p in glob.glob(os.path.join(path, "**", "*.parquet"),
+                                                               recursive=True)
+                   if "_delta_log" not in p}
+        if on_disk - held:
+            found[name] = sorted(on_disk - held)
+    return found

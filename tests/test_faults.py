@@ -61,11 +61,16 @@ def test_killed_at_random_points_then_rerun_equals_clean(source, clean, tmp_path
         process.wait()
         psutil.wait_procs(children, timeout=10)
         committed = sorted(p.name for p in lake.glob("*/_delta_log")) if lake.exists() else []
+        left = lakecheck.uncommitted_files(lake, TABLES + ("run", "validation"))
         code, log = finish(nightly(lake, source))
         assert code == 0, log[-2000:]
         lakecheck.assert_same_tables(clean_lake, lake, TABLES)
-        outcomes.append((round(delay, 1), len(committed)))
-    print("trials (kill after s, tables committed before the kill):", outcomes)
+        # what the killed run wrote but never committed is gone too
+        assert lakecheck.uncommitted_files(lake, TABLES + ("run", "validation")) == {}
+        outcomes.append((round(delay, 1), len(committed),
+                         sum(len(files) for files in left.values())))
+    print("trials (kill after s, tables committed before the kill, uncommitted files left):",
+          outcomes)
 
 
 def test_two_runs_of_one_night_at_once(source, clean, tmp_path):

@@ -86,17 +86,20 @@ def test_process_night_by_night_equals_all_at_once(shared_data, spark, tmp_path)
     early, late = _split_by_time(shared_data, tmp_path)
     stepwise = load_config(overrides={"lake": {"root": str(tmp_path / "stepwise")}})
     at_once = load_config(overrides={"lake": {"root": str(tmp_path / "at_once")}})
-    ingest(stepwise, str(early), night=20231017)
-    process(stepwise, [20231017])
-    ingest(stepwise, str(late), night=20231018)
-    process(stepwise, [20231018])
-    ingest(at_once, str(early), night=20231017)
-    ingest(at_once, str(late), night=20231018)
-    result = process(at_once, [20231017, 20231018])
+    # Each alert's night comes from its jd (the set was observed on 2023-10-18, one alert
+    # on 2025-10-19): processing after each half stands for night-by-night processing.
+    nights = [20231018, 20251019]
+    ingest(stepwise, str(early))
+    process(stepwise, nights[:1])
+    ingest(stepwise, str(late))
+    process(stepwise, nights)
+    ingest(at_once, str(early))
+    ingest(at_once, str(late))
+    result = process(at_once, nights)
     assert result.objects > 400
     lakecheck.assert_same_tables(tmp_path / "stepwise", tmp_path / "at_once",
                                  ["object", "magstat", "feature", "detection"])
-    again = process(at_once, [20231017, 20231018])
+    again = process(at_once, nights)
     assert all(c["inserted"] == 0 and c["updated"] == 0 for c in again.tables.values())
 
     root = str(tmp_path / "at_once")

@@ -307,19 +307,139 @@ def test_folder_symlink_out_of_the_folder_is_not_followed(alerts, clean_lake, tm
     assert_rest_unchanged(clean_lake, config)
 
 
-# --- command line -----------------------------------------------------------------------
+# --- identity conflicts -----------------------------------------------------------------
 
-@pytest.mark.parametrize("night", ["20241399", "20241345", "2024-13-01", "20240230"])
-def test_invalid_night_is_rejected_with_one_line(alerts, tmp_path, night):
-    source = write_tarball(tmp_path / "alerts.tar.gz", [regular(*alerts[0])])
-    done = subprocess.run([sys.executable, str(REPO / "jobs" / "ingest.py"), "--source",
-                           str(source), "--night", night, "--lake", str(tmp_path / "lake")],
-                          capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert done.returncode == 2, done.stderr[-2000:]
-    lines = done.stderr.strip().splitlines()
-    assert lines == [f"error: --night must be a date as YYYYMMDD, got {night!r}"]
-    assert not (tmp_path / "lake").exists()
+def forged(data: bytes, **changes) -> bytes:
+    """The alert ``data`` re-encoded with top-level fields changed (e.g. another objectId)."""
+    import fastavro
+
+    reader = fastavro.reader(io.BytesIO(data))
+    records = [{**record, **changes} for record in reader]
+    out = io.BytesIO()
+    fastavro.writer(out, reader.writer_schema, records)
+    return out.getvalue()
+
+
+def copy_of(clean_lake: Path, tmp_path: Path) -> dict:
+    import shutil
+
+    shutil.copytree(clean_lake, tmp_path / "lake")
+    return config_of(tmp_path / "lake")
+
+
+def test_candid_landed_under_another_object_is_quarantined(alerts, clean_lake, tmp_path):
+    name, data = alerts[0]
+    fake = forged(data, objectId="ZTF99zzzzzz")
+    config = copy_of(clean_lake, tmp_path)
+    source = write_tarball(tmp_path / "ztf_public_20181129.tar.gz", [regular(name, fake)])
+    result = ingest(config, str(source))
+    assert (result.alerts, result.quarantined) == (0, 1)
+    row = only_quarantine_row(config)
+    assert row["error_class"] == "IdentityConflict"
+    assert "already landed under object" in row["error_message"]
+    assert "ZTF99zzzzzz" in row["error_message"]
+    assert row["raw"] == fake
+    assert_rest_unchanged(clean_lake, config)
+
+
+def test_two_copies_of_a_candid_in_one_night_land_the_first(alerts, clean_lake, tmp_path):
+    """In one staging, the copy first by the alert table's priority (source, member) lands."""
+    name, data = alerts[0]
+    fake = forged(data, objectId="ZTF99zzzzzz")
+    source = write_tarball(tmp_path / "ztf_public_20181129.tar.gz",
+                           [regular(n, d) for n, d in alerts[:GOOD]]
+                           + [regular("zz_" + name, fake)])
+    config = config_of(tmp_path / "lake")
+    result = ingest(config, str(source))
+    assert (result.alerts, result.quarantined) == (GOOD, 1)
+    row = only_quarantine_row(config)
+    assert (row["member"], row["error_class"]) == ("zz_" + name, "IdentityConflict")
+    assert f"also staged from {source}:{name}" in row["error_message"]
+    assert row["raw"] == fake
+    assert_rest_unchanged(clean_lake, config)
+
+
+@pytest.mark.parametrize("night, margin, error_class, message", [
+    # observed outside the night given: the time check quarantines them
+    (20181201, 0.25, "NightMismatch", "outside night 20181201"),
+    # a tolerance wide enough to pass the next night: the lake still holds each alert
+    # under one night, so the copies are identity conflicts
+    (20181130, 2.0, "IdentityConflict", "already landed under night 20181129"),
+])
+def test_landed_alerts_given_another_night_are_quarantined(alerts, clean_lake, tmp_path,
+                                                           night, margin, error_class,
+                                                           message):
+    """Re-ingesting landed alerts under another --night neither duplicates nor moves them."""
+    import shutil
+
+    shutil.copytree(clean_lake, tmp_path / "lake")
+    config = load_config(overrides={"lake": {"root": str(tmp_path / "lake")},
+                                    "quality": {"night_margin_days": margin}})
+    source = write_tarball(tmp_path / "alerts.tar.gz",
+                           [regular(n, d) for n, d in alerts[:GOOD]])
+    result = ingest(config, str(source), night=night)
+    assert (result.alerts, result.quarantined) == (0, GOOD)
+    quarantine = rows(config, "quarantine")
+    assert set(quarantine["error_class"]) == {error_class}
+    assert quarantine["error_message"].str.contains(message).all()
+    assert sorted(quarantine["raw"]) == sorted(d for _, d in alerts[:GOOD])
+    assert_rest_unchanged(clean_lake, config)
+
+
+# --- secrets and configuration ------------------------------------------------------------
+
+@pytest.fixture
+def aws_profile_home(s3_server, tmp_path, monkeypatch):
+    """A home folder whose ~/.aws/credentials holds the S3 server's real keys, and an
+    environment without AWS variables."""
+    aws = tmp_path / "home" / ".aws"
+    aws.mkdir(parents=True)
+    (aws / "credentials").write_text(f"[default]\naws_access_key_id = {s3_server.access_key}\n"
+                                     f"aws_secret_access_key = {s3_server.secret_key}\n")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                 "AWS_PROFILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    return s3_server
+
+
+@pytest.mark.parametrize("reader", ["boto3", "pyarrow"])
+def test_credentials_come_only_from_the_environment(aws_profile_home, reader):
+    """~/.aws holds valid keys, the environment none: the lake's requests go unsigned and
+    the server refuses them; ``credentials: profile`` opts in to the SDK's chain."""
+    from lake import storage
+
+    server = aws_profile_home
+    uri = f"s3://{server.bucket}/secret-probe"
+
+    def list_with(credentials: str):
+        config = load_config(overrides={"object_store": {"endpoint": server.endpoint,
+                                                         "credentials": credentials}})
+        if reader == "boto3":
+            return storage.s3_client(config).list_objects_v2(Bucket=server.bucket)
+        filesystem, path = storage.arrow_filesystem(config, uri)
+        return filesystem.get_file_info(path)
+
+    with pytest.raises(Exception) as refused:
+        list_with("environment")
+    assert "AccessDenied" in str(refused.value) or "403" in str(refused.value) \
+        or "ACCESS_DENIED" in str(refused.value).upper(), refused.value
+    list_with("profile")        # the same keys through the opt-in: accepted
+
+
+def test_unknown_credential_source_is_refused():
+    with pytest.raises(ValueError, match="object_store.credentials must be one of"):
+        load_config(overrides={"object_store": {"credentials": "ask-the-shell"}})
+
+
+def test_environment_name_must_be_a_file_of_conf(tmp_path):
+    planted = tmp_path / "planted.yaml"
+    planted.write_text("lake: {root: /tmp/elsewhere}\n")
+    relative = os.path.relpath(planted.with_suffix(""), REPO / "conf")
+    for name in (relative, "../..", str(planted.with_suffix("")), "nope"):
+        with pytest.raises(ValueError, match="ALERT_LAKE_ENV must name a file of conf/"):
+            load_config(environ={"ALERT_LAKE_ENV": name})
+    assert load_config(environ={"ALERT_LAKE_ENV": "test"}).env == "test"
 
 
 # --- locks ------------------------------------------------------------------------------
@@ -445,6 +565,32 @@ def test_killed_run_is_marked_abandoned_by_the_next_run(alerts, spark, tmp_path)
     assert run.loc[killed, "status"] == "abandoned"
     assert "killed" in run.loc[killed, "error"]
     assert run.loc[result.run_id, "status"] == "succeeded"
+
+
+def test_data_files_a_killed_run_never_committed_are_removed(alerts, clean_lake, tmp_path):
+    """A killed writer leaves data files no version holds; the next run that finds it
+    dead removes them (and only them: files older versions hold stay)."""
+    import shutil
+
+    config = copy_of(clean_lake, tmp_path)
+    root = tmp_path / "lake"
+    held = {name: sorted((root / name).rglob("*.parquet")) for name in ("alert", "detection")}
+    planted = []
+    for files in held.values():      # a copy of a real data file, as a writer leaves it
+        target = files[0].with_name("part-99999-killed-writer-c000.snappy.parquet")
+        shutil.copy(files[0], target)
+        planted.append(target)
+    assert set(lakecheck.uncommitted_files(root, held)) == set(held)
+    source = write_tarball(tmp_path / "ztf_public_20181129.tar.gz",
+                           [regular(n, d) for n, d in alerts[:GOOD]])
+    killed = f"ingest-{_staging_key([str(source)], NIGHT)}-20181130T101010-0badc0de"
+    stale_staging(root, killed, {**locks.liveness(), "pid": dead_pid()})
+    result = ingest(config, str(source))         # the same alerts again: nothing to add
+    assert result.alerts == GOOD
+    assert not any(path.exists() for path in planted)
+    assert lakecheck.uncommitted_files(root, INGEST_TABLES) == {}
+    assert all(path.exists() for files in held.values() for path in files)
+    assert_rest_unchanged(clean_lake, config)
 
 
 def test_local_lock_files_are_removed_and_record_their_holder(tmp_path):

@@ -32,7 +32,7 @@ QUARANTINE_SCHEMA = pa.schema([
     ("ingest_run_id", pa.string()),
 ])
 
-__all__ = ["InvalidAlert", "QUARANTINE_SCHEMA", "STAGING_TABLES", "decode_items",
+__all__ = ["InvalidAlert", "NightMismatch", "QUARANTINE_SCHEMA", "STAGING_TABLES", "decode_items",
            "quarantine_row"]
 
 
@@ -43,10 +43,29 @@ def quarantine_row(item: SourceItem, error_class: str, message: str, run_id: str
             "raw": item.data, "ingest_run_id": run_id}
 
 
+class NightMismatch(InvalidAlert):
+    """A packet observed outside the night its file was given (``--night`` or the
+    archive's name): landing it would file it under the wrong night."""
+
+
+def check_night(survey: Survey, record: dict, night: int, margin_days: float) -> None:
+    """Raise :class:`NightMismatch` unless the packet's observation time lies in the
+    survey's window of ``night`` widened by ``margin_days`` on each side
+    (``quality.night_margin_days``, the tolerance the night's quality gate uses too)."""
+    start, end = survey.night_window(night)
+    mjd = survey.alert_mjd(record)
+    if not (start - margin_days <= mjd < end + margin_days):
+        raise NightMismatch(
+            f"observed at MJD {mjd:.5f}, outside night {night} (MJD {start:g} to {end:g}, "
+            f"+- {margin_days:g} d): wrong --night or archive name?")
+
+
 def decode_items(items: Iterable[SourceItem], run_id: str, keep_raw_avro: bool = True,
-                 survey: Survey | None = None) -> dict[str, pa.Table]:
+                 survey: Survey | None = None, night_margin_days: float | None = 0.25
+                 ) -> dict[str, pa.Table]:
     """Decode alert files into staging tables (see module doc). Never raises for bad
-    input: what cannot be decoded or validated becomes a quarantine row.
+    input: what cannot be decoded or validated becomes a quarantine row, and so does a
+    file given a night its packets were not observed in (``check_night``; None: no check).
     ``survey``: whose packets these are (default: ``lake.surveys.DEFAULT``)."""
     survey = survey or surveys.get()
     groups: dict[int, tuple[object, list[Packet]]] = {}
@@ -60,6 +79,8 @@ def decode_items(items: Iterable[SourceItem], run_id: str, keep_raw_avro: bool =
             schema, records = survey.read_packets(item.data, item.max_decoded_bytes)
             for record in records:
                 survey.validate(record)
+                if item.night is not None and night_margin_days is not None:
+                    check_night(survey, record, item.night, night_margin_days)
         except (AvroError, InvalidAlert) as error:
             quarantined.append(quarantine_row(item, type(error).__name__, str(error), run_id))
             continue

@@ -30,7 +30,9 @@ are the steadier figure):
 | bronze append (alert + cutout, ~24 kB blobs an alert, 5% landed, 1% staged twice) | 1e5 | hand-written | 67.5 | n/m | 0.44 GB |
 | | 1e5 | write_deltalake(reader) | 115.1 | n/m | 1.44 GB |
 | | 1e5 | merge(streamed_exec) | 192.0 | 26.3 | 5.36 GB |
-APPEND_3E5
+| | 3e5 | hand-written | 183 | n/m | 0.44 GB |
+| | 3e5 | write_deltalake(reader) | 189 | n/m | 1.49 GB |
+| | 3e5 | merge(streamed_exec) | stopped | n/m | above 9 GB |
 | detection column update (5 columns, every row changes) | 1e5 (5.6e5 rows) | hand-written | 36.8 | 3.6 | 0.43 GB |
 | | 1e5 | write_deltalake(reader, overwrite touched nights) | 44.5 | 6.9 | 1.42 GB |
 | | 1e5 | merge(streamed_exec) | 57.9 | 5.9 | 1.54 GB |

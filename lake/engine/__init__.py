@@ -96,7 +96,8 @@ def _start_embedded(config: dict) -> str:
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("RUST_LOG", "warn")  # Sail logs every session at INFO otherwise
     # Sail reads the object-store endpoint from the environment; credentials are
-    # already there (they only ever come from the environment).
+    # already there (from the environment, or resolved by ``object_store_env`` when the
+    # settings say ``credentials: profile``).
     for name, value in object_store_env(config).items():
         os.environ.setdefault(name, value)
     for name, value in {**embedded_memory_env(config), **embedded_session_env(config)}.items():
@@ -121,6 +122,10 @@ def object_store_env(config) -> dict[str, str]:
     """
     store = config.get("object_store", {})
     env = {"AWS_REGION": store.get("region") or "us-east-1"}
+    if store.get("credentials") == "profile":   # resolved here: Sail reads the variables
+        from lake import storage
+
+        env.update(storage.of(config).credentials())
     if store.get("endpoint"):
         env["AWS_ENDPOINT"] = store["endpoint"]
         env["AWS_ENDPOINT_URL"] = store["endpoint"]

@@ -23,9 +23,9 @@ from typing import Iterable, Iterator
 
 import pyarrow as pa
 
-from lake import delta, engine, storage, surveys
+from lake import delta, engine, settings, storage, surveys
 from lake.engine import batches
-from lake.bronze import landing
+from lake.bronze import identity, landing
 from lake.bronze.decode import QUARANTINE_SCHEMA, STAGING_TABLES, decode_items
 from lake.runlog import new_run_id
 from lake.stages.runner import StageRun, stage_run
@@ -127,12 +127,14 @@ def read_alert_files(files: pa.Table, config, chunk_alerts: int) -> Iterator[pa.
         yield items_table(chunk)
 
 
-def decode_batch(batch: pa.Table, run_id: str, keep_raw_avro: bool) -> dict[str, pa.Table]:
+def decode_batch(batch: pa.Table, run_id: str, keep_raw_avro: bool,
+                 night_margin_days: float = 0.25) -> dict[str, pa.Table]:
     """The execution seam's ``fn``: decode a batch of alert files into staging tables,
     flat on every engine (nested records exploded into columns: the embedded engine cannot
     select nested fields read back from Delta, ``lake.engine.NESTED_COLUMNS_SUPPORTED``)."""
     columns = [batch.column(name).to_pylist() for name in ITEM_SCHEMA.names]  # column-wise: fast
-    return decode_items((SourceItem(*values) for values in zip(*columns)), run_id, keep_raw_avro)
+    return decode_items((SourceItem(*values) for values in zip(*columns)), run_id, keep_raw_avro,
+                        night_margin_days=night_margin_days)
 
 
 def staged_nights(batch: pa.Table, tables: dict[str, pa.Table]) -> dict:
@@ -145,7 +147,8 @@ def staged_nights(batch: pa.Table, tables: dict[str, pa.Table]) -> dict:
 def decode_chunk(chunk_id: int, items: list[SourceItem], staging: str, run_id: str,
                  keep_raw_avro: bool, config) -> dict:
     """Decode one chunk of alert files here and write its staging Parquet files."""
-    return batches.run_batch(decode_batch, items_table(items), (run_id, keep_raw_avro),
+    margin = settings.of(config).quality.night_margin_days
+    return batches.run_batch(decode_batch, items_table(items), (run_id, keep_raw_avro, margin),
                              staging, chunk_id, 0, config, staged_nights)
 
 
@@ -183,10 +186,12 @@ def stage(config, files: list[str], night: int | None, run_id: str, staging: str
     ingest_conf = config.get("ingest", {})
     keep_raw = bool(ingest_conf.get("keep_raw_avro", True))
     chunk_alerts = int(ingest_conf.get("chunk_alerts") or 1000)
+    margin = settings.of(config).quality.night_margin_days
     progress = _Progress()
     written = batches.map_batches(
         spark, config, files_table(files, night),
-        decode_batch, staging, args=(run_id, keep_raw), read=read_alert_files,
+        decode_batch, staging, args=(run_id, keep_raw, margin),
+        read=read_alert_files,
         read_args=(config, chunk_alerts), read_on_driver=True, workers=workers,
         summarize=staged_nights, progress=progress)
     progress(written, done=True)
@@ -261,6 +266,7 @@ def _ingest(config, source, files, night, workers, run: StageRun) -> IngestResul
     staged = stage(config, files, night, run.run_id, staging, workers, spark)
     if run.run.night is None and staged.nights:
         run.run.night = staged.nights.most_common(1)[0][0]
+    identity.set_aside(config, surveys.of(config), staging, staged, run.run_id)
     frames = build_tables(read_staged(spark, config, staging, staged))
     counts = {}
     for name in INGEST_TABLES:

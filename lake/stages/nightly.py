@@ -98,10 +98,12 @@ def _publish(ctx: NightContext) -> dict:
 
 
 def _recorded(ctx: NightContext, stage: str):
-    """The run record of a stage that has no staging files and does not write its own run
-    row (so it can be skipped next time): timed over the stage's whole work."""
+    """The run record of a stage that does not write its own run row (so it can be
+    skipped next time): timed over the stage's whole work. It has no staging files, but
+    keeps the staging guard, so that a killed run of it is found by the next one
+    (an ``abandoned`` row; its uncommitted data files removed)."""
     return stage_run(ctx.config, stage, source=ctx.source, night=ctx.night,
-                     inputs=ctx.inputs, staging=False)
+                     inputs=ctx.inputs)
 
 
 STAGES: list[Stage] = [Stage("ingest", _ingest), Stage("process", _process),

@@ -7,7 +7,8 @@
 * a row in the ``run`` table (``lake.runlog.Run``) timed from entry to ``succeeded``;
 * the run's staging folder under ``<lake>/_staging/<run id>``, locked while the run lives
   and removed when it ends, after clearing what killed runs of the same stage left
-  (``lake.engine.locks``) and recording those runs as ``abandoned``;
+  (``lake.engine.locks``: their staging; ``lake.delta.orphans``: the data files they wrote
+  into tables but never committed) and recording those runs as ``abandoned``;
 * on any error (KeyboardInterrupt too) a ``failed`` row carrying the error, then the
   error goes on; a failure to record it (the lake itself may be what broke) is logged and
   never hides the original error.
@@ -20,8 +21,10 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from lake import engine, runlog, storage
+from lake.delta import orphans
 from lake.engine import locks
 from lake.runlog import Run
+from lake.tables import TABLES
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +62,7 @@ def stage_run(config, stage: str, *, source: str = "lake", night: int | None = N
     ``run_id``: a chosen id (the ingest names its runs after its inputs, so that the
     staging of a killed run of the same inputs is recognised); ``stale_prefix``: the
     staging folders of dead runs to clear first (default: every dead run of ``stage``);
-    ``staging=False``: a stage without staging files (validate, publish).
+    ``staging=False``: no staging guard (then a killed run of the stage is not found).
     """
     run = Run(stage, source=source, night=night, inputs=inputs, run_id=run_id or "")
     current = StageRun(run, config)
@@ -71,8 +74,12 @@ def stage_run(config, stage: str, *, source: str = "lake", night: int | None = N
     with guard:
         current.spark = engine.get_spark(config)
         try:
-            # killed runs whose staging was just cleared get an ``abandoned`` row
+            # killed runs whose staging was just cleared get an ``abandoned`` row, and the
+            # data files they wrote but never committed are removed
             runlog.record_abandoned(current.spark, config, stage, abandoned)
+            if abandoned:
+                started = [left.get("started") for left in abandoned]
+                orphans.sweep(config, TABLES, None if None in started else min(started))
             yield current
             if current.row is None:
                 raise RuntimeError(f"stage {stage} ended without recording its result")

@@ -163,6 +163,33 @@ class Survey(abc.ABC):
         stamps, with ``alert_id``, ``night`` and ``cutouts``)."""
 
     @abc.abstractmethod
+    def alert_mjd(self, record: dict) -> float:
+        """Observation time (MJD) of a packet's triggering detection (the night given to
+        its file is checked against it: ``night_window``)."""
+
+    def night_window(self, night: int) -> tuple[float, float]:
+        """The MJD interval [start, end) of a night (YYYYMMDD) as the survey names nights.
+        Default: the UTC date (ZTF's archive nights). A survey naming nights by a local
+        date (Rubin's dayObs) overrides it.
+
+        >>> from lake.surveys import get
+        >>> get("ztf").night_window(20181129)
+        (58451.0, 58452.0)
+        """
+        import datetime
+
+        day = datetime.datetime.strptime(str(night), "%Y%m%d").date()
+        start = float((day - datetime.date(1858, 11, 17)).days)
+        return start, start + 1.0
+
+    def alert_link(self, staging_table: str) -> str:
+        """The column of a staging table naming the alert its rows came from (the
+        ``alert_id`` of ``alert`` and ``cutout``; ``parent_<alert_id>`` of a history),
+        so that an alert set aside after decoding takes all its rows with it."""
+        return self.alert_id if staging_table in ("alert", "cutout") \
+            else f"parent_{self.alert_id}"
+
+    @abc.abstractmethod
     def night_of_alert(self, record: dict) -> int:
         """Observing night (YYYYMMDD) of a packet, from its own observation time (used
         when the file's name carries no night)."""

@@ -63,6 +63,9 @@ class ZTF(Survey):
     def parse(self, schema, packets, run_id):
         return parser.parse(schema, packets, run_id)
 
+    def alert_mjd(self, record):
+        return record["candidate"]["jd"] - JD_TO_MJD
+
     def night_of_alert(self, record):
         return night.night_of_jd(record["candidate"]["jd"])
 
