@@ -11,7 +11,7 @@ export SPARK_LOCAL_IP ?= 127.0.0.1
 MODELS := var/models/.built
 MODEL_SOURCES := $(shell find science simulator -name '*.py' 2>/dev/null)
 
-.PHONY: install models demo test test-fast bench bench-nightly bench-cluster lint clean
+.PHONY: install models demo test test-fast bench bench-nightly bench-cluster lint clean chromium
 
 install: $(STAMP)
 
@@ -36,7 +36,7 @@ $(MODELS): $(STAMP) $(MODEL_SOURCES)
 demo: $(STAMP) $(MODELS)
 	$(PY) jobs/demo.py --lake $(LAKE)
 
-test: $(STAMP) $(MODELS)
+test: $(STAMP) $(MODELS) chromium
 	ALERT_LAKE_ENV=test $(PY) -m pytest
 
 test-fast: $(STAMP) $(MODELS)
@@ -60,7 +60,13 @@ bench-cluster: $(STAMP) $(MODELS)
 
 lint: $(STAMP)
 	$(PY) -m pip install --quiet ruff
-	$(PY) -m ruff check lake science simulator jobs bench tests
+	$(PY) -m ruff check lake science simulator jobs bench tests alert_lake_client
+
+# Headless Chromium renders the published pages in the tests (Debian packages).
+chromium:
+	@command -v chromium >/dev/null || { command -v apt-get >/dev/null && \
+		{ apt-get update -qq && apt-get install -y -qq chromium chromium-driver; } || \
+		echo "warning: chromium not installed: the page-rendering tests will be skipped"; }
 
 clean:
 	rm -rf var .pytest_cache
