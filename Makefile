@@ -11,7 +11,7 @@ export SPARK_LOCAL_IP ?= 127.0.0.1
 MODELS := var/models/.built
 MODEL_SOURCES := $(shell find science simulator -name '*.py' 2>/dev/null)
 
-.PHONY: install models demo test test-fast bench bench-nightly lint clean
+.PHONY: install models demo test test-fast bench bench-nightly bench-cluster lint clean chromium
 
 install: $(STAMP)
 
@@ -37,7 +37,7 @@ $(MODELS): $(STAMP) $(MODEL_SOURCES)
 demo: $(STAMP) $(MODELS)
 	$(PY) jobs/demo.py --lake $(LAKE)
 
-test: $(STAMP) $(MODELS)
+test: $(STAMP) $(MODELS) chromium
 	ALERT_LAKE_ENV=test $(PY) -m pytest
 
 test-fast: $(STAMP) $(MODELS)
@@ -52,9 +52,22 @@ SIZES ?= 1e4 2e4 1e5
 bench-nightly: $(STAMP) $(MODELS)
 	$(PY) bench/nightly.py --sizes $(SIZES)
 
+# The same simulated night on a standalone cluster with one and with two workers, next to
+# the embedded engine (per-stage time, alerts/s, speed-up); ALERTS=5e4 by default.
+ALERTS ?= 5e4
+bench-cluster: $(STAMP) $(MODELS)
+	$(PY) -m lake.engine.cluster resolve
+	$(PY) bench/cluster.py --alerts $(ALERTS)
+
 lint: $(STAMP)
 	$(PY) -m pip install --quiet ruff
-	$(PY) -m ruff check lake science simulator jobs bench tests
+	$(PY) -m ruff check lake science simulator jobs bench tests alert_lake_client
+
+# Headless Chromium renders the published pages in the tests (Debian packages).
+chromium:
+	@command -v chromium >/dev/null || { command -v apt-get >/dev/null && \
+		{ apt-get update -qq && apt-get install -y -qq chromium chromium-driver; } || \
+		echo "warning: chromium not installed: the page-rendering tests will be skipped"; }
 
 clean:
 	rm -rf var .pytest_cache

@@ -4,8 +4,9 @@
     spark-submit jobs/publish.py --night 20181129
 
 Runs the night's data-quality gates (great-expectations; results in the `validation`
-table), then writes object, magstat, feature, probability and lightcurve under a new
-versioned prefix, its manifest last, then `latest.json`. A failing gate publishes
+table), then writes what changed in the catalog tables (lake.publish.catalog), the night's
+report and object pages, the version's manifest last, then `latest.json`; prints what it
+wrote and where the report is. A failing gate publishes
 nothing, prints the failed expectations and exits 1; an object-store failure exits 2
 (readers still see the previous version; re-run to complete).
 """
@@ -14,9 +15,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from lake import engine
-from lake.cli import fail, parse_night, setup_logging
+from lake.cli import fail, parse_night, setup_logging, user_error
 from lake.config import load_config
 
 
@@ -32,14 +34,18 @@ def main(argv=None) -> int:
                         help="publish without validating (an operator's override)")
     args = parser.parse_args(argv)
     setup_logging()
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     overrides = {}
     if args.lake:
         overrides["lake"] = {"root": args.lake}
     if args.to:
         overrides["publish"] = {"root": args.to}
-    config = load_config(overrides=overrides or None)
     night = parse_night(args.night)
+    config = load_config(overrides=overrides or None)
+    from lake import storage
+
+    lake = storage.lake_root(config)
+    if not storage.is_s3(lake) and not Path(lake, "object").is_dir():
+        fail(f"no lake at {lake} (no object table): check --lake or ALERT_LAKE_ROOT")
 
     from lake.publish import PublishError, publish
     from lake.quality import GateFailed
@@ -51,16 +57,21 @@ def main(argv=None) -> int:
         print(error.result.to_markdown(), file=sys.stderr)
         print(f"error: {error}; night {night} NOT published", file=sys.stderr)
         return 1
-    except (PublishError, RuntimeError) as error:
-        fail(str(error))
+    except (PublishError, RuntimeError, ValueError, FileNotFoundError) as error:
+        fail(user_error(error) or str(error))
     finally:
         engine.stop()
-    from lake import storage
-
-    print(f"published night {night} as {manifest['version']} "
-          f"to {storage.publish_root(config)}")
+    root = storage.publish_root(config)
+    written = manifest.get("written") or {}
+    print(f"published night {night} as {manifest['version']} to {root} "
+          f"({written.get('files', 0)} new file(s), {written.get('bytes', 0) / 1e6:.1f} MB; "
+          f"{written.get('reused_files', 0)} reused)")
     for name, table in manifest["tables"].items():
-        print(f"  {name:<12} {table['rows']:>9} rows in {len(table['files'])} file(s)")
+        new = (written.get("tables") or {}).get(name, 0)
+        print(f"  {name:<17} {table['rows']:>9} rows in {len(table['files'])} file(s)"
+              f"{f', {new / 1e6:.1f} MB written' if new else ''}")
+    if manifest.get("report"):
+        print(f"  report            {storage.join(root, *manifest['report'].split('/'))}")
     return 0
 
 

@@ -6,13 +6,67 @@ import os
 import sys
 
 
+# Libraries whose INFO lines say nothing an operator needs (great-expectations logs
+# every temporary docs site it makes); ALERT_LAKE_LOG_LEVEL=DEBUG shows them again.
+NOISY = ("py4j", "pyspark", "botocore", "urllib3", "s3transfer", "great_expectations",
+         "numba", "matplotlib", "PIL", "fsspec", "asyncio")
+
+
 def setup_logging() -> None:
+    level = os.environ.get("ALERT_LAKE_LOG_LEVEL", "INFO").upper()
     logging.basicConfig(
-        level=os.environ.get("ALERT_LAKE_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
-        stream=sys.stderr)
-    for noisy in ("py4j", "pyspark", "botocore", "urllib3", "s3transfer"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S", stream=sys.stderr)
+    if level != "DEBUG":
+        # Sail's own warnings ("Persist operation is not yet supported and is a no-op",
+        # once per cached frame) are not the operator's business; errors still show.
+        os.environ.setdefault("RUST_LOG", "error")
+        for noisy in NOISY:
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+        # great-expectations sets its loggers' levels again when it is imported: drop
+        # their INFO records at the handlers too
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_quiet_libraries)
+        import warnings
+
+        warnings.filterwarnings("ignore", module="great_expectations")
+        warnings.filterwarnings("ignore", message=".*SIMPLE card.*")   # astropy, ZTF stamps
+
+
+def _quiet_libraries(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING or record.name.split(".")[0] not in NOISY
+
+
+def progress(iterable, total: int | None = None, what: str = "", unit: str = "it"):
+    """``iterable`` with a progress bar (count, rate, ETA) on stderr when it is a
+    terminal; a plain pass-through in logs and tests (tqdm's ``disable=None``)."""
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=what, unit=unit, disable=None, mininterval=1.0,
+                dynamic_ncols=True, leave=False)
+
+
+def user_error(error: BaseException) -> str | None:
+    """One line for the mistakes an operator makes (a wrong date, stage, lake or path),
+    None for a real failure (which keeps its traceback in the log).
+
+    >>> user_error(ValueError("unknown stage 'x'"))
+    "unknown stage 'x'"
+    >>> user_error(FileNotFoundError(2, "No such file or directory", "models/x.pt"))
+    'not found: models/x.pt (No such file or directory)'
+    >>> user_error(ZeroDivisionError()) is None
+    True
+    """
+    from science.artifacts import ModelMissing
+
+    if isinstance(error, ModelMissing):   # e.g. run from a checkout without `make models`
+        return str(error)
+    if isinstance(error, FileNotFoundError):
+        return (f"not found: {error.filename} ({error.strerror})" if error.filename
+                else str(error))
+    if isinstance(error, (ValueError, KeyError, PermissionError, NotADirectoryError)):
+        return str(error).strip("'\"") if isinstance(error, KeyError) else str(error)
+    return None
 
 
 def fail(message: str, code: int = 2) -> None:

@@ -47,13 +47,14 @@ def test_local_publication_layout_manifest_and_reads(published):
     assert json.loads((root / "nights" / f"{NIGHT}.json").read_text())["version"] == \
         manifest["version"]
     folder = root / "catalog" / manifest["version"]
-    assert set(manifest["tables"]) == {"object", "magstat", "feature", "probability",
-                                       "lightcurve"}
+    assert set(manifest["tables"]) == {"object", "object_pixel", "magstat", "feature",
+                                       "probability", "lightcurve"}
     for table in manifest["tables"].values():
         assert sum(f["rows"] for f in table["files"]) == table["rows"]
-        for f in table["files"]:
-            assert _sha(folder / f["path"]) == f["sha256"], f["path"]
-            assert pq.read_metadata(folder / f["path"]).num_rows == f["rows"]
+        for f in table["files"]:   # data files: under the root, named by their content
+            assert f["path"].startswith("data/") and f["sha256"][:32] in f["path"]
+            assert _sha(root / f["path"]) == f["sha256"], f["path"]
+            assert pq.read_metadata(root / f["path"]).num_rows == f["rows"]
     # row counts and source versions match the lake
     for name in ("object", "magstat", "feature", "probability"):
         source = deltalake.DeltaTable(storage.table_uri(config, name))
@@ -63,9 +64,20 @@ def test_local_publication_layout_manifest_and_reads(published):
     non = deltalake.DeltaTable(storage.table_uri(config, "non_detection")).to_pyarrow_dataset()
     assert manifest["tables"]["lightcurve"]["rows"] == detections.count_rows() + non.count_rows()
     assert manifest["validation"]["success"] and manifest["code_version"]
-    # sorted by oid within each file
-    objects = pq.read_table(folder / manifest["tables"]["object"]["files"][0]["path"])
-    assert objects.column("oid").to_pylist() == sorted(objects.column("oid").to_pylist())
+    # objects sorted by their HEALPix index (order 29, nested: astropy-healpix agrees)
+    import astropy.units as u
+    from astropy_healpix import lonlat_to_healpix
+
+    objects = pq.read_table(root / manifest["tables"]["object"]["files"][0]["path"])
+    keys = list(zip(objects.column("healpix").to_pylist(), objects.column("oid").to_pylist()))
+    assert keys == sorted(keys)
+    expected = lonlat_to_healpix(objects.column("meanra").to_numpy() * u.deg,
+                                 objects.column("meandec").to_numpy() * u.deg, 2 ** 29,
+                                 order="nested")
+    assert objects.column("healpix").to_pylist() == [int(p) for p in expected]
+    pixels = pq.read_table(root / manifest["tables"]["object_pixel"]["files"][0]["path"])
+    assert set(pixels.column("pixel").to_pylist()) == {p >> 46 for p, _ in keys}
+    assert sum(pixels.column("objects").to_pylist()) == objects.num_rows
     # the documented reads: DuckDB over the manifest, DuckDB over the folder, pyarrow
     con = duckdb_catalog(config)
     oid = con.execute("SELECT oid FROM object ORDER BY ndet DESC, oid LIMIT 1").fetchone()[0]
@@ -74,7 +86,7 @@ def test_local_publication_layout_manifest_and_reads(published):
     ndet = con.execute(f"SELECT ndet FROM object WHERE oid = '{oid}'").fetchone()[0]
     assert dict(lc)[True] == ndet
     direct = duckdb.execute(
-        f"SELECT count(*) FROM read_parquet('{folder}/lightcurve/*/*.parquet', "
+        f"SELECT count(*) FROM read_parquet('{root}/data/lightcurve/*/*.parquet', "
         f"hive_partitioning = true) WHERE oid = '{oid}'").fetchone()[0]
     assert direct == sum(n for _, n in lc)
     top = con.execute("SELECT class_name, count(*) FROM probability WHERE ranking = 1 AND "
@@ -134,7 +146,7 @@ def test_snapshot_is_deterministic_and_retained(demo_lake, tmp_path):
     assert first == second and first["source"]["delta_versions"]["object"] == version
     files = _tree(tmp_path / "one" / "snapshots" / name)
     assert files == _tree(tmp_path / "two" / "snapshots" / name)
-    assert "manifest.json" in files and any(k.startswith("lightcurve/oid_prefix=") for k in files)
+    assert "manifest.json" in files and any(k.startswith("data/lightcurve/night=") for k in files)
     export_snapshot(one, as_of=version)          # again into the same folder: unchanged
     assert _tree(tmp_path / "one" / "snapshots" / name) == files
     # a timestamp before the lake existed has no catalog
@@ -251,6 +263,121 @@ def test_snapshot_as_of_a_version_is_a_whole_nightly_run(tmp_path):
         resolve(config, 7)
 
 
+def _add_night(config, night: int, rows: int = 50) -> None:
+    """Append a night of detections to a lake (some objects' next observations)."""
+    import deltalake
+    import pyarrow as pa
+
+    from lake import storage
+
+    uri = storage.table_uri(config, "detection")
+    det = deltalake.DeltaTable(uri).to_pyarrow_table().slice(0, rows)
+    det = det.set_column(det.schema.get_field_index("night"), "night",
+                         pa.array([night] * det.num_rows, pa.int32()))
+    det = det.set_column(det.schema.get_field_index("candid"), "candid",
+                         pa.array(range(10 ** 17, 10 ** 17 + det.num_rows), pa.int64()))
+    deltalake.write_deltalake(uri, det, mode="append", partition_by=["night"])
+
+
+def test_next_night_writes_only_what_changed(lake_copy):
+    """Issue 22: every publication copied the whole catalog. The next night writes its
+    own light-curve partition and no file an earlier version holds; the new version
+    still reads as the whole catalog."""
+    import deltalake
+
+    from lake import storage
+    from lake.publish import dataset, list_versions, publish
+
+    first = publish(lake_copy, NIGHT, gate=False, report=False)
+    assert first["written"]["files"] == sum(len(t["files"]) for t in first["tables"].values())
+    _add_night(lake_copy, NIGHT + 1)
+    second = publish(lake_copy, NIGHT + 1, gate=False, report=False)
+    assert second["version"] != first["version"]
+    # the light curve: one new partition, written as one file; the other nights reused
+    lc_old, lc_new = first["tables"]["lightcurve"], second["tables"]["lightcurve"]
+    new_files = [f for f in lc_new["files"] if f not in lc_old["files"]]
+    assert [f["partition"] for f in new_files] == [{"night": str(NIGHT + 1)}]
+    assert second["written"]["tables"] == {"lightcurve": new_files[0]["bytes"]}
+    assert second["written"]["files"] == 1
+    assert second["written"]["reused_files"] == sum(
+        len(t["files"]) for t in second["tables"].values()) - 1
+    for name in ("object", "magstat", "feature", "probability"):   # unchanged: same files
+        assert second["tables"][name]["files"] == first["tables"][name]["files"]
+    # the new version reads as the whole catalog, the old one as before
+    det = deltalake.DeltaTable(storage.table_uri(lake_copy, "detection")).to_pyarrow_dataset()
+    non = deltalake.DeltaTable(storage.table_uri(lake_copy, "non_detection")).to_pyarrow_dataset()
+    assert dataset(lake_copy, "lightcurve").count_rows() == det.count_rows() + non.count_rows()
+    assert dataset(lake_copy, "lightcurve", version=first["version"]).count_rows() == \
+        lc_old["rows"]
+    assert lc_new["rows"] == lc_old["rows"] + 50
+    # a detection changed in an old night: only that night is exported again
+    from lake.publish.catalog import CATALOG, night_digests, source_versions
+
+    spec = next(t for t in CATALOG if t.name == "lightcurve")
+    digests = night_digests(lake_copy, spec, source_versions(lake_copy),
+                            second["code_version"])
+    assert digests == lc_new["night_digests"]
+    assert len(list_versions(lake_copy)) == 2
+
+
+def test_retention_deletes_the_files_no_version_uses(lake_copy):
+    from lake import storage
+    from lake.publish import apply_retention, publish
+
+    root = Path(storage.publish_root(lake_copy))
+    first = publish(lake_copy, NIGHT, gate=False, report=False)
+    _add_night(lake_copy, NIGHT + 1)
+    second = publish(lake_copy, NIGHT + 1, gate=False, report=False)
+    orphan = root / "data" / "lightcurve" / "night=1" / "0123.parquet"   # an interrupted run's
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b"x")
+    assert apply_retention(lake_copy, keep=1) == [first["version"]]
+    from lake.publish.catalog import referenced_files
+
+    on_disk = {str(p.relative_to(root)) for p in (root / "data").rglob("*.parquet")}
+    assert on_disk == referenced_files(second)
+
+
+def test_killed_publishers_temporary_files_are_removed(lake_copy):
+    """Issue 23: a publisher killed between writing a temporary file and renaming it
+    left ``.<name>.tmp-<pid>`` behind for ever. The next publication removes those of
+    dead processes and leaves a live writer's alone."""
+    import os
+    import subprocess
+    import sys
+
+    from lake import storage
+    from lake.publish import publish
+
+    root = Path(storage.publish_root(lake_copy))
+    first = publish(lake_copy, NIGHT, gate=False, report=False)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    data_file = root / first["tables"]["object"]["files"][0]["path"]
+    stale = data_file.with_name(f".{data_file.name}.tmp-{dead}")
+    stale_report = root / "catalog" / first["version"] / f".report.html.tmp-{dead}"
+    live = data_file.with_name(f".{data_file.name}.tmp-{os.getpid()}")
+    for path in (stale, stale_report, live):
+        path.write_bytes(b"half a file")
+    again = publish(lake_copy, NIGHT, gate=False, report=False)
+    assert again["version"] == first["version"]
+    assert not stale.exists() and not stale_report.exists()
+    assert live.exists()      # this process is alive: maybe still writing
+    live.unlink()
+
+
+def test_publications_of_one_state_are_byte_identical(lake_copy, tmp_path):
+    """Same lake state -> same data files (names and bytes) in two publication roots."""
+    from lake.publish import publish
+
+    one = publish({**lake_copy, "publish": {"root": str(tmp_path / "one")}}, NIGHT,
+                  gate=False, report=False)
+    two = publish({**lake_copy, "publish": {"root": str(tmp_path / "two")}}, NIGHT,
+                  gate=False, report=False)
+    assert one["tables"] == two["tables"] and one["version"] == two["version"]
+    assert _tree(tmp_path / "one" / "data") == _tree(tmp_path / "two" / "data")
+
+
 # --- S3 (SeaweedFS) -----------------------------------------------------------------
 
 def _s3_config(demo_lake, server, prefix):
@@ -273,8 +400,7 @@ def test_publish_to_s3_and_read_back(demo_lake, spark, s3_env):
     keys = s3_env.keys("catalog-a/")
     assert "catalog-a/latest.json" in keys
     assert f"catalog-a/catalog/{manifest['version']}/manifest.json" in keys
-    listed = [f"catalog-a/catalog/{manifest['version']}/{f['path']}"
-              for t in manifest["tables"].values() for f in t["files"]]
+    listed = [f"catalog-a/{f['path']}" for t in manifest["tables"].values() for f in t["files"]]
     assert set(listed) <= set(keys)
     # checksums of what the server holds
     client = s3_env.client()
@@ -283,7 +409,7 @@ def test_publish_to_s3_and_read_back(demo_lake, spark, s3_env):
         assert hashlib.sha256(body).hexdigest() == f["sha256"]
     # pyarrow straight from S3
     filesystem, base = storage.arrow_filesystem(
-        config, f"s3://{s3_env.bucket}/catalog-a/catalog/{manifest['version']}/object")
+        config, f"s3://{s3_env.bucket}/catalog-a/data/object")
     objects = pq.read_table(base, filesystem=filesystem)
     assert objects.num_rows == manifest["tables"]["object"]["rows"]
     lc = dataset(config, "lightcurve")
@@ -319,7 +445,10 @@ def test_server_killed_mid_publication_then_rerun(demo_lake, spark, s3_env, monk
 
     config = _s3_config(demo_lake, s3_env, "catalog-c")
     first = publish(config, NIGHT, spark=spark, report=False)
+    from lake.publish import catalog
+
     monkeypatch.setattr(publisher, "code_version", lambda: "0.1.0+next")
+    monkeypatch.setattr(catalog, "ROW_GROUP_ROWS", 1000)   # new code, new files
     written = []
 
     def crash_after_two(uri):
@@ -337,9 +466,15 @@ def test_server_killed_mid_publication_then_rerun(demo_lake, spark, s3_env, monk
     assert pointer["version"] == first["version"]               # readers see the old version
     data, _ = reader.manifest(config)
     assert data["version"] == first["version"]
-    keys = s3_env.keys("catalog-c/catalog/")
-    partial = [k for k in keys if "/catalog/" + first["version"] not in k]
-    assert partial and not any(k.endswith("manifest.json") for k in partial)
+    from lake.publish.catalog import referenced_files
+
+    keys = s3_env.keys("catalog-c/")
+    old = {f"catalog-c/{p}" for p in referenced_files(first)} | {
+        "catalog-c/latest.json", f"catalog-c/nights/{NIGHT}.json",
+        f"catalog-c/catalog/{first['version']}/manifest.json"} | {
+        f"catalog-c/catalog/{first['version']}/{name}" for name in first["documents"]}
+    partial = [k for k in keys if k not in old]     # the interrupted run's new data files
+    assert partial and all(k.startswith("catalog-c/data/") for k in partial)
     second = publish(config, NIGHT, spark=spark, report=False)   # the re-run completes it
     assert second["version"] != first["version"]
     assert latest(config)["version"] == second["version"]
@@ -347,5 +482,5 @@ def test_server_killed_mid_publication_then_rerun(demo_lake, spark, s3_env, monk
     for table in second["tables"].values():
         for f in table["files"]:
             body = client.get_object(Bucket=s3_env.bucket,
-                                     Key=f"catalog-c/catalog/{second['version']}/{f['path']}")
+                                     Key=f"catalog-c/{f['path']}")
             assert hashlib.sha256(body["Body"].read()).hexdigest() == f["sha256"]

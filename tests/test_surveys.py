@@ -84,7 +84,7 @@ def test_ztf_tables_keep_alerce_names():
     assert INGEST_TABLES == ("alert", "cutout", "quarantine", "detection", "non_detection",
                              "forced_photometry", "dataquality", "reference", "ps1_ztf",
                              "ss_ztf", "gaia_ztf")
-    assert list(TABLES) == [
+    assert [t for t in TABLES if not t.startswith("lsst_")] == [
         "alert", "cutout", "quarantine", "detection", "non_detection", "forced_photometry",
         "dataquality", "reference", "ps1_ztf", "ss_ztf", "gaia_ztf", "object", "magstat",
         "feature", "probability", "validation", "run", "xmatch", "anomaly", "candidate"]
@@ -329,3 +329,15 @@ def test_a_packet_without_its_ids_is_quarantined(shared_data):
     row = tables["quarantine"].to_pylist()[0]
     assert (row["member"], row["error_class"]) == ("no_id.avro", "InvalidAlert")
     assert "objectId" in row["error_message"]
+
+
+def test_lsst_tables_keep_alerce_names():
+    from lake.tables import ingest_tables
+
+    assert ingest_tables("lsst") == (
+        "alert", "cutout", "quarantine", "detection", "non_detection", "forced_photometry",
+        "lsst_detection", "lsst_forced_photometry", "lsst_dia_object", "lsst_ss_detection",
+        "lsst_ss_object", "lsst_mpc_orbits")
+    assert TABLES["lsst_detection"].keys == ("diaSourceId",)
+    assert TABLES["lsst_detection"].priority[0] == ("timeProcessedMjdTai", True)
+    assert surveys.get("lsst").bands == {b: b for b in "ugrizy"}

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lake import storage
+from lake import engine, storage
 from lake.delta.datafiles import PartitionedWriter
 from lake.delta.priority import first_by_priority, priority_columns
 from lake.delta.read import delta_table, table_exists
@@ -39,7 +39,13 @@ def append_staged(config: dict, name: str, files: list[str], schema: pa.Schema,
     MERGEs. ``consume``: delete each staged file once streamed (a night's cutouts are
     ~18 GB a million alerts; without this the disk holds them three times: source,
     staging, table).
+
+    Also None where tables are written only by the engine
+    (``engine.table_writes_through_engine``: a cluster's delta-spark): the caller's MERGE
+    is then the one write.
     """
+    if engine.table_writes_through_engine(config):
+        return None
     with locks.table_lock(config, name):
         return _append_staged(config, name, files, schema, consume)
 

@@ -184,3 +184,35 @@ def _run_merge(spark, config: dict, name: str, view: str, sql: str, version_befo
     if counts["version"] == version_before:  # nothing to change: no commit was made
         return {"version": version_before, "inserted": 0, "updated": 0}
     return counts
+
+
+def update_matched(spark, config: dict, name: str, staged_uri: str, columns) -> dict[str, int]:
+    """The engine's form of ``lake.delta.update_columns``: set ``columns`` of the rows of
+    table ``name`` that the staged Parquet at ``staged_uri`` matches (on the table's key
+    and partition columns) where they differ, as one MERGE (``WHEN MATCHED ... UPDATE``;
+    new columns first by ALTER TABLE). Staged rows without a match are ignored. Used where
+    tables are written only by the engine (``engine.table_writes_through_engine``)."""
+    with locks.table_lock(config, name):
+        from pyspark.sql import functions as F
+
+        table = TABLES[name]
+        path = engine.spark_path(config, storage.table_uri(config, name))
+        staged = spark.read.parquet(engine.spark_path(config, staged_uri))
+        version_before = delta_table(config, name).version()
+        types = target_types(config, name)
+        new_fields = [f for f in staged.schema.fields if f.name in columns and f.name not in types]
+        if new_fields:
+            schema_evolution.add_columns_for_engine(spark, config, name, new_fields)
+            types.update({f.name: f.dataType for f in new_fields})
+        match = list(table.keys) + [c for c in table.partition_by if c not in table.keys]
+        batch = staged.select([F.col(c).cast(types[c]).alias(c) for c in match + list(columns)])
+        prune = _partition_filter(batch, table)
+        view = _temp_view(batch, f"update_source_{name}")
+        on = " AND ".join(f"t.`{k}` <=> s.`{k}`" if k in table.partition_by else
+                          f"t.`{k}` = s.`{k}`" for k in match)
+        if prune:
+            on += " AND " + _target_condition(prune)
+        updates = ", ".join(f"t.`{c}` = s.`{c}`" for c in columns)
+        sql = (f"MERGE INTO delta.`{path}` AS t USING {view} AS s ON {on}\n"
+               f"WHEN MATCHED AND NOT ({_same(columns, batch.schema)}) THEN UPDATE SET {updates}")
+        return _run_merge(spark, config, name, view, sql, version_before)

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from lake import storage
+from lake import engine, storage
 from lake.delta.datafiles import PartitionedWriter, data_file_uri, partition_text
 from lake.delta.read import delta_table
 from lake.delta.schema import add_columns
@@ -35,8 +35,14 @@ def update_columns(config: dict, name: str, staged_uri: str, columns) -> dict[st
     """Set ``columns`` of existing rows of table ``name`` from the staged Parquet at
     ``staged_uri`` (the table's key and partition columns plus ``columns``), where they
     differ; staged rows without a match are ignored. One commit (remove and add actions
-    of the rewritten data files), under the table's lock.
+    of the rewritten data files), under the table's lock. Where tables are written only
+    by the engine (``engine.table_writes_through_engine``: delta-spark on a cluster), the
+    same as the engine's MERGE (``merge.update_matched``).
     """
+    if engine.table_writes_through_engine(config):
+        from lake.delta.merge import update_matched
+
+        return update_matched(engine.get_spark(config), config, name, staged_uri, columns)
     with locks.table_lock(config, name):
         return _update_columns(config, name, staged_uri, list(columns))
 

@@ -9,8 +9,10 @@ Three ways to get a SparkSession, one code path for the jobs:
 * ``cluster``: classic Spark under ``spark-submit`` on a Spark 4.2 cluster with delta-spark
   (settings from ``conf/cluster.yaml``).
 
-Modules: this one (sessions, paths, schema DDL), ``batches`` (``map_batches``: where
-per-item Python work runs), ``locks`` (table locks and the staging guard).
+Modules: this one (sessions, paths, schema DDL, which writer writes tables:
+``table_writes_through_engine``), ``batches`` (``map_batches``: where per-item Python work
+runs), ``locks`` (table locks and the staging guard), ``cluster`` (the pinned Maven packages,
+the session settings and the spark-submit command of a cluster).
 
 Every workaround for the embedded engine (Sail 0.7.2): what Sail does, the workaround,
 and the one place it is called from.
@@ -207,7 +209,15 @@ def get_spark(config: dict):
                 raise ValueError("engine mode remote needs SPARK_REMOTE=sc://host:port")
             builder = SparkSession.builder.remote(url)
         elif mode == "cluster":
+            from lake.engine import cluster
+
+            from pyspark import SparkConf
+
             builder = SparkSession.builder.appName("alert-lake")
+            given = SparkConf()  # spark-submit's --conf settings win over the configuration
+            for key, value in cluster.session_conf(config).items():
+                if not given.contains(key):
+                    builder = builder.config(key, value)
         else:
             raise ValueError(f"unknown engine mode {mode!r} (embedded, remote, cluster, auto)")
         session = builder.getOrCreate()
@@ -251,6 +261,16 @@ def spark_path(config: dict, uri: str) -> str:
         # Sail 0.7.2 percent-encodes local paths again, writing to the wrong folder.
         raise ValueError(f"the embedded engine cannot use paths with spaces, %, # or ?: {uri!r}")
     return uri
+
+
+def table_writes_through_engine(config: dict) -> bool:
+    """Whether every table write must be a Delta operation of the engine (MERGE, append,
+    ALTER TABLE), rather than the streamed delta-rs paths of ``lake.delta`` (``append``,
+    ``update``). True on a cluster: delta-spark's S3 log store (S3SingleDriverLogStore)
+    assumes that one process writes a table's log, so a delta-rs commit beside it would
+    be a second, unsynchronised writer. Locally (embedded engine) every writer commits
+    under the table's lock (``locks.table_lock``) with delta-rs' conditional log writes."""
+    return engine_mode(config) == "cluster"
 
 
 def add_columns(spark, config: dict, uri: str, fields) -> None:

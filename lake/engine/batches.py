@@ -31,6 +31,7 @@ for a remote Sail server, whose UDFs also share one interpreter.
 from __future__ import annotations
 
 import collections
+import contextlib
 import concurrent.futures as futures
 import itertools
 import json
@@ -229,7 +230,8 @@ def _on_executors(spark, config, tasks: pa.Table, fn, args, out, read, read_args
     work = _ExecutorWork(read, read_args, fn, args, out, config, summarize)
     from pyspark.sql.pandas.types import from_arrow_schema
 
-    summary = frame.mapInArrow(work, from_arrow_schema(SUMMARY_SCHEMA)).toArrow()
+    with _job_description(spark, f"map_batches:{fn.__module__}.{fn.__qualname__}"):
+        summary = frame.mapInArrow(work, from_arrow_schema(SUMMARY_SCHEMA)).toArrow()
     by_piece: dict[tuple[int, int], dict] = {}
     for row in summary.to_pylist():
         piece = by_piece.setdefault((row["task"], row["piece"]), {
@@ -241,6 +243,25 @@ def _on_executors(spark, config, tasks: pa.Table, fn, args, out, read, read_args
             piece["schemas"][row["name"]] = pa.ipc.read_schema(pa.py_buffer(row["schema"]))
     for key in sorted(by_piece):
         written.add(by_piece[key])
+
+
+@contextlib.contextmanager
+def _job_description(spark, text: str):
+    """Name the Spark jobs of a seam call (``spark.job.description``), so that the event
+    log and the UI tell which tasks decoded or computed features, and on which executor.
+    Classic sessions only (Spark Connect has no SparkContext)."""
+    try:
+        context = spark.sparkContext
+    except Exception:
+        context = None
+    if context is None:
+        yield
+        return
+    context.setJobDescription(text)
+    try:
+        yield
+    finally:
+        context.setJobDescription(None)
 
 
 def _parallelism(spark) -> int:

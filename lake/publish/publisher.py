@@ -6,8 +6,11 @@ configuration, else ``publish`` beside the lake):
     latest.json                          entry point: {"version", "night", "manifest", ...}
     nights/<YYYYMMDD>.json               the last publication of each night
     catalog/<version>/manifest.json      tables, files, row counts, sha256, Delta versions
-    catalog/<version>/<table>/...        Parquet (see lake.publish.catalog)
     catalog/<version>/report.html        the nightly report; quality.html: the gate's result
+    data/<table>/[<partition>/]<sha256>.parquet
+                                         data files, named by content and shared by versions
+                                         (see lake.publish.catalog): a night writes only
+                                         the files that changed
 
 A version is ``<night>-<digest>``; the digest is made of what the version holds: the
 identity of each source table (the id Delta gives a table when it is created, so two
@@ -16,8 +19,10 @@ again without changes is a no-op; publishing a state that an earlier version alr
 holds (an older night republished after a newer one) only writes the night's pointer; a
 run that was interrupted is completed by re-running it. ``latest.json`` names the newest
 night published: it never moves back to an older night. Readers never see half a
-publication: data files go to the new version's own prefix, its manifest is written
-after them, then the night pointer, and ``latest.json`` last.
+publication: a version's data files are written (under new names) before its manifest,
+then the night pointer, and ``latest.json`` last; files no manifest names (left by an
+interrupted run, or by versions retention deleted) are removed by retention, and the
+``.tmp-<pid>`` files of a killed local writer by the next publication.
 """
 from __future__ import annotations
 
@@ -25,10 +30,14 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import os
+import re
 import time
+from pathlib import Path
 
 from lake import storage
-from lake.publish.catalog import FORMAT, open_source, source_versions, write_catalog
+from lake.publish.catalog import (DATA, FORMAT, open_source, referenced_files, source_versions,
+                                  write_catalog)
 from lake.runlog import code_version
 
 log = logging.getLogger(__name__)
@@ -153,6 +162,7 @@ def publish(config: dict, night: int, spark=None, validation=None, gate: bool = 
     clock = time.perf_counter()
     root = (root or storage.publish_root(config)).rstrip("/")
     check_access(config, root)
+    remove_stale_temporaries(root)
     if gate and validation is None:
         from lake import engine
         from lake.quality import validate
@@ -177,8 +187,8 @@ def publish(config: dict, night: int, spark=None, validation=None, gate: bool = 
         else:
             version = version_id(night, digest)
             prefix = storage.join(root, "catalog", version)
-            manifest = _write_version(config, night, version, prefix, versions, identity,
-                                      code, validation, report, on_file)
+            manifest = _write_version(config, root, night, version, prefix, versions,
+                                      identity, code, validation, report, on_file)
         pointer = {"format": FORMAT, "version": version, "night": night,
                    "manifest": f"catalog/{version}/manifest.json",
                    "report": manifest.get("report"), "published_at": manifest["published_at"]}
@@ -202,18 +212,36 @@ def publish(config: dict, night: int, spark=None, validation=None, gate: bool = 
     return manifest
 
 
-def _write_version(config, night, version, prefix, versions, identity, code, validation,
+def _previous_manifest(config: dict, root: str) -> dict | None:
+    """The manifest ``latest.json`` names: the files a new version can reuse (retention
+    never deletes it, so its files are there)."""
+    pointer = latest(config, root)
+    return read_json(config, storage.join(root, pointer["manifest"])) if pointer else None
+
+
+def _write_version(config, root, night, version, prefix, versions, identity, code, validation,
                    report, on_file) -> dict:
-    tables = write_catalog(config, versions, prefix, on_file=on_file)
+    tables, written = write_catalog(config, versions, root, _previous_manifest(config, root),
+                                    on_file=on_file, salt=code)
     extra = {}
     if validation is not None:
         payload = validation.to_html().encode()
         storage.write_bytes(config, storage.join(prefix, "quality.html"), payload, "text/html")
         extra["quality.html"] = payload
+    pages = {}
     if report:
-        from lake.publish.report import nightly_report
+        from lake.publish.pages import page_path
+        from lake.publish.report import night_pages, nightly_report
 
-        payload = nightly_report(config, night, versions, validation, tables).encode()
+        from lake.cli import progress
+
+        pages = night_pages(config, night, versions)
+        for oid, text in progress(pages.items(), len(pages), "object pages", "page"):
+            # before the report that links them
+            storage.write_bytes(config, storage.join(prefix, *page_path(oid).split("/")),
+                                text.encode(), "text/html")
+        payload = nightly_report(config, night, versions, validation, tables,
+                                 pages=True).encode()
         storage.write_bytes(config, storage.join(prefix, "report.html"), payload, "text/html")
         extra["report.html"] = payload
     manifest = {
@@ -222,10 +250,12 @@ def _write_version(config, night, version, prefix, versions, identity, code, val
         "source": {"lake": storage.lake_root(config), "delta_versions": versions,
                    "table_ids": identity},
         "tables": tables,
+        "written": written,
         "documents": {name: {"path": name, "bytes": len(data),
                              "sha256": hashlib.sha256(data).hexdigest()}
                       for name, data in extra.items()},
         "report": f"catalog/{version}/report.html" if report else None,
+        "pages": {"folder": "objects/", "objects": len(pages)},
         "validation": None if validation is None else {
             k: v for k, v in validation.summary().items() if k != "tables"},
     }
@@ -278,4 +308,55 @@ def apply_retention(config: dict, root: str | None = None, keep: int = 7) -> lis
         pointer = read_json(config, uri) or {}
         if pointer.get("version") in doomed:
             storage.delete_file(config, uri)
+    collect_garbage(config, root)
     return doomed
+
+
+def collect_garbage(config: dict, root: str) -> int:
+    """Delete the data files no complete version's manifest names (those of deleted
+    versions and of interrupted runs); run one publisher at a time. Returns how many."""
+    used = set()
+    for name in storage.list_dirs(config, storage.join(root, "catalog")):
+        manifest = read_json(config, storage.join(root, "catalog", name, "manifest.json"))
+        used |= referenced_files(manifest or {})
+    data = storage.join(root, DATA)
+    deleted = 0
+    for uri in storage.list_files(config, data):
+        relative = DATA + "/" + uri[len(data):].replace(os.sep, "/").lstrip("/")
+        if relative not in used:
+            storage.delete_file(config, uri)
+            deleted += 1
+    if deleted:
+        log.info("retention: deleted %d data file(s) no version uses", deleted)
+    return deleted
+
+
+TEMPORARY = re.compile(r"^\..+\.tmp-(\d+)$")   # lake.storage.write_bytes: .<name>.tmp-<pid>
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:   # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_temporaries(root: str) -> list[str]:
+    """Delete the temporary files (``.<name>.tmp-<pid>``) that a local writer killed
+    before its rename left under ``root``, when process ``pid`` is no longer running
+    on this host (a live one may still be writing). S3 writes leave none (one PUT)."""
+    if storage.is_s3(root) or not Path(root).is_dir():
+        return []
+    removed = []
+    for path in Path(root).rglob(".*.tmp-*"):
+        match = TEMPORARY.match(path.name)
+        if match and path.is_file() and not _alive(int(match.group(1))):
+            path.unlink(missing_ok=True)
+            removed.append(str(path))
+    if removed:
+        log.warning("removed %d temporary file(s) left by killed publisher(s): %s",
+                    len(removed), ", ".join(removed[:3]) + (" ..." if len(removed) > 3 else ""))
+    return removed

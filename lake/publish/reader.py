@@ -8,6 +8,7 @@ import json
 import pyarrow.dataset as pads
 
 from lake import storage
+from alert_lake_client import table_dataset
 
 
 def manifest(config: dict, root: str | None = None, snapshot: str | None = None,
@@ -28,7 +29,14 @@ def manifest(config: dict, root: str | None = None, snapshot: str | None = None,
     elif version:
         folder = storage.join(root, "catalog", version)
     else:
-        pointer = json.loads(storage.read_bytes(config, storage.join(root, "latest.json")))
+        from lake.publish.publisher import read_json
+
+        pointer = read_json(config, storage.join(root, "latest.json"))
+        if pointer is None:
+            raise FileNotFoundError(
+                f"no publication at {root} (no latest.json): publish a night first "
+                "(make demo, or python jobs/publish.py --night YYYYMMDD), or set "
+                "ALERT_LAKE_ROOT to a lake that has one")
         folder = storage.join(root, *pointer["manifest"].split("/")[:-1])
     return json.loads(storage.read_bytes(config, storage.join(folder, "manifest.json"))), folder
 
@@ -36,12 +44,20 @@ def manifest(config: dict, root: str | None = None, snapshot: str | None = None,
 def dataset(config: dict, table: str, root: str | None = None, **which) -> pads.Dataset:
     """One published table as a pyarrow dataset (hive partition columns included)."""
     data, folder = manifest(config, root, **which)
-    spec = data["tables"][table]
-    filesystem, base = storage.arrow_filesystem(config, storage.join(folder, table))
-    files = [f"{base}/{f['path'][len(table) + 1:]}" for f in spec["files"]]
-    partitioning = (pads.partitioning(flavor="hive") if spec["partitioning"] else None)
-    return pads.dataset(files, format="parquet", filesystem=filesystem,
-                        partitioning=partitioning, partition_base_dir=base)
+    return manifest_dataset(config, data, data_root(config, data, folder, root), table)
+
+
+def data_root(config: dict, data: dict, folder: str, root: str | None = None) -> str:
+    """Where a manifest's file paths start: the publication root (versions share its
+    files) or a snapshot's own folder (self-contained)."""
+    if data.get("kind") == "publication":
+        return (root or storage.publish_root(config)).rstrip("/")
+    return folder
+
+
+def manifest_dataset(config: dict, data: dict, base: str, table: str) -> pads.Dataset:
+    filesystem, path = storage.arrow_filesystem(config, base)
+    return table_dataset(filesystem, path.rstrip("/"), data, table)
 
 
 def duckdb_catalog(config: dict, root: str | None = None, con=None, **which):
@@ -49,7 +65,8 @@ def duckdb_catalog(config: dict, root: str | None = None, con=None, **which):
     import duckdb
 
     con = con or duckdb.connect()
-    data, _ = manifest(config, root, **which)
+    data, folder = manifest(config, root, **which)
+    base = data_root(config, data, folder, root)
     for table in data["tables"]:
-        con.register(table, dataset(config, table, root, **which))
+        con.register(table, manifest_dataset(config, data, base, table))
     return con

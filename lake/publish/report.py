@@ -1,8 +1,9 @@
 """The nightly report: one self-contained HTML page per night (plots as base64 PNG).
 
-Sections: what each stage read and wrote (run table), quarantined inputs, class
-distribution (when the probability table exists), example light curves with their
-stamps, and the data-quality results. Published with the night
+Sections, most urgent first: tonight's new objects (linked to their pages,
+``lake.publish.pages``), depth and seeing per band and a sky map of the alerts; class
+counts; the data-quality results; what each stage read and wrote and how long it took
+(run table); quarantined inputs; example light curves with their stamps. Published with the night
 (``catalog/<version>/report.html``).
 """
 from __future__ import annotations
@@ -209,24 +210,96 @@ def examples_section(config, night, versions, oids, best) -> str:
     return "".join(parts)
 
 
-def nightly_report(config: dict, night: int, versions: dict[str, int], validation=None,
-                   tables: dict | None = None) -> str:
-    """The report of ``night`` from the lake's tables at ``versions`` (HTML text)."""
+REPORT_TABLES = ("alert", "cutout", "quarantine", "run", "detection", "non_detection",
+                 "probability", "object", "feature", "forced_photometry")
+
+
+def _versions(config, versions):
     from lake.quality.runner import table_versions
 
-    versions = {**table_versions(config, ("alert", "cutout", "quarantine", "run",
-                                          "detection", "non_detection", "probability")),
-                **versions}
+    return {**table_versions(config, REPORT_TABLES), **versions}
+
+
+def night_pages(config: dict, night: int, versions: dict[str, int]) -> dict[str, str]:
+    """The pages (``lake.publish.pages``) of the objects alerted in ``night``."""
+    from lake.publish.pages import object_pages
+
+    versions = _versions(config, versions)
+    datasets = {name: ds for name in REPORT_TABLES
+                if (ds := _dataset(config, name, versions)) is not None}
+    return object_pages(config, night, _night_oids(config, night, versions), datasets)
+
+
+def night_section(config, night, versions, oids, pages: bool) -> str:
+    """What the night shift reads first: new objects (linked to their pages), the
+    night's depth and seeing per band, and a sky map of its alerts."""
+    from lake.publish.pages import page_path
+
+    det = _dataset(config, "detection", versions)
+    if det is None or oids.empty:
+        return "<p>No detections this night.</p>"
+    columns = [c for c in ("oid", "night", "fid", "diffmaglim", "fwhm", "ra", "dec")
+               if c in det.schema.names]
+    rows = det.to_table(columns=columns, filter=pc.field("oid").isin(list(oids))).to_pandas()
+    first = rows.groupby("oid")["night"].min()
+    new = sorted(first[first == night].index)
+    tonight = rows[rows["night"] == night]
+    bands = surveys.of(config).bands
+
+    def link(oid):
+        name = html.escape(oid)
+        return f"<a class='object' href='{page_path(oid)}'>{name}</a>" if pages else name
+
+    shown = new[:200]
+    parts = [f"<h3 id='new-objects'>{len(new)} new objects</h3>"
+             f"<p>{', '.join(link(o) for o in shown)}"
+             f"{' ...' if len(new) > len(shown) else ''}</p>"]
+    stats = []
+    for fid, band in bands.items():
+        b = tonight[tonight["fid"] == fid]
+        if len(b):
+            seeing = b["fwhm"].median() if "fwhm" in b else float("nan")
+            stats.append(f"<tr><td>{band}</td><td>{len(b)}</td>"
+                         f"<td>{b['diffmaglim'].median():.2f}</td><td>{seeing:.2f}</td></tr>")
+    parts.append("<table id='depth'><tr><th>band</th><th>detections</th><th>median depth "
+                 "(diffmaglim, mag)</th><th>median seeing (FWHM, px)</th></tr>"
+                 + "".join(stats) + "</table>")
+    if len(tonight) and "ra" in tonight:
+        fig, ax = _figure(7, 3.5)
+        for fid, band in bands.items():
+            b = tonight[tonight["fid"] == fid]
+            if len(b):
+                ax.scatter(b["ra"], b["dec"], s=4, color=BAND_COLORS.get(band, "#000"),
+                           label=band)
+        ax.set_xlim(360, 0)
+        ax.set_xlabel("RA (deg)")
+        ax.set_ylabel("Dec (deg)")
+        ax.set_title(f"sky map: {len(tonight)} detections of night {night}")
+        ax.legend(fontsize=7, markerscale=3)
+        parts.append(_png(fig).replace("alt='plot'", "alt='sky map' id='skymap'"))
+    if pages:
+        parts.append(f"<p>Pages of all {len(oids)} objects alerted tonight: "
+                     f"<code>objects/&lt;oid&gt;.html</code>, e.g. "
+                     + ", ".join(link(o) for o in sorted(oids)[:5]) + "</p>")
+    return "".join(parts)
+
+
+def nightly_report(config: dict, night: int, versions: dict[str, int], validation=None,
+                   tables: dict | None = None, pages: bool = False) -> str:
+    """The report of ``night`` from the lake's tables at ``versions`` (HTML text);
+    ``pages``: link the objects' pages (published beside it)."""
+    versions = _versions(config, versions)
     oids = _night_oids(config, night, versions)
     classes, best = class_section(config, night, versions, oids)
     sections = [
-        ("Stages", runs_section(config, night, versions)),
-        ("Quarantined inputs", quarantine_section(config, night, versions)),
+        ("Tonight", night_section(config, night, versions, oids, pages)),
         ("Classes", classes),
-        ("Example light curves and stamps", examples_section(config, night, versions, oids,
-                                                              best)),
         ("Data quality", html_fragment(validation) if validation is not None
          else "<p>Published without a data-quality gate.</p>"),
+        ("Stages", runs_section(config, night, versions)),
+        ("Quarantined inputs", quarantine_section(config, night, versions)),
+        ("Example light curves and stamps", examples_section(config, night, versions, oids,
+                                                              best)),
     ]
     if tables:
         rows = "".join(f"<tr><td>{name}</td><td>{t['rows']}</td><td>{len(t['files'])}</td>"

@@ -168,7 +168,7 @@ def export_snapshot(config: dict, as_of=None, root: str | None = None,
         if keep_days is not None:
             snapshot_retention(config, root, keep_days, today)
         return existing
-    tables = write_catalog(config, versions, folder)
+    tables, _ = write_catalog(config, versions, folder, salt=code)
     manifest = {
         "format": FORMAT, "kind": "snapshot", "name": name, "date": day.isoformat(),
         "as_of": {"requested": None if as_of is None else str(as_of),

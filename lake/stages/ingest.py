@@ -26,10 +26,11 @@ import pyarrow as pa
 from lake import delta, engine, settings, storage, surveys
 from lake.engine import batches
 from lake.bronze import identity, landing
-from lake.bronze.decode import QUARANTINE_SCHEMA, STAGING_TABLES, decode_items
+from lake.bronze.decode import QUARANTINE_SCHEMA, decode_items
 from lake.runlog import new_run_id
 from lake.stages.runner import StageRun, stage_run
-from lake.tables import INGEST_TABLES, ingest_tables
+from lake.surveys.base import staging_tables
+from lake.tables import ingest_tables
 from lake import sources
 from lake.sources import SourceItem
 
@@ -128,13 +129,14 @@ def read_alert_files(files: pa.Table, config, chunk_alerts: int) -> Iterator[pa.
 
 
 def decode_batch(batch: pa.Table, run_id: str, keep_raw_avro: bool,
-                 night_margin_days: float = 0.25) -> dict[str, pa.Table]:
+                 night_margin_days: float = 0.25, survey: str | None = None
+                 ) -> dict[str, pa.Table]:
     """The execution seam's ``fn``: decode a batch of alert files into staging tables,
     flat on every engine (nested records exploded into columns: the embedded engine cannot
     select nested fields read back from Delta, ``lake.engine.NESTED_COLUMNS_SUPPORTED``)."""
     columns = [batch.column(name).to_pylist() for name in ITEM_SCHEMA.names]  # column-wise: fast
     return decode_items((SourceItem(*values) for values in zip(*columns)), run_id, keep_raw_avro,
-                        night_margin_days=night_margin_days)
+                        surveys.get(survey), night_margin_days=night_margin_days)
 
 
 def staged_nights(batch: pa.Table, tables: dict[str, pa.Table]) -> dict:
@@ -148,7 +150,8 @@ def decode_chunk(chunk_id: int, items: list[SourceItem], staging: str, run_id: s
                  keep_raw_avro: bool, config) -> dict:
     """Decode one chunk of alert files here and write its staging Parquet files."""
     margin = settings.of(config).quality.night_margin_days
-    return batches.run_batch(decode_batch, items_table(items), (run_id, keep_raw_avro, margin),
+    return batches.run_batch(decode_batch, items_table(items),
+                             (run_id, keep_raw_avro, margin, surveys.of(config).name),
                              staging, chunk_id, 0, config, staged_nights)
 
 
@@ -190,7 +193,7 @@ def stage(config, files: list[str], night: int | None, run_id: str, staging: str
     progress = _Progress()
     written = batches.map_batches(
         spark, config, files_table(files, night),
-        decode_batch, staging, args=(run_id, keep_raw, margin),
+        decode_batch, staging, args=(run_id, keep_raw, margin, surveys.of(config).name),
         read=read_alert_files,
         read_args=(config, chunk_alerts), read_on_driver=True, workers=workers,
         summarize=staged_nights, progress=progress)
@@ -203,7 +206,7 @@ def read_staged(spark, config: dict, staging: str, staged: Staged) -> dict:
     from pyspark.sql.pandas.types import from_arrow_schema
 
     frames = {}
-    for name in STAGING_TABLES:
+    for name in staging_tables(surveys.of(config)):
         schema = staged.schema(name)
         frames[name] = None if schema is None else (
             spark.read.schema(from_arrow_schema(schema))
@@ -266,10 +269,11 @@ def _ingest(config, source, files, night, workers, run: StageRun) -> IngestResul
     staged = stage(config, files, night, run.run_id, staging, workers, spark)
     if run.run.night is None and staged.nights:
         run.run.night = staged.nights.most_common(1)[0][0]
-    identity.set_aside(config, surveys.of(config), staging, staged, run.run_id)
-    frames = build_tables(read_staged(spark, config, staging, staged))
+    survey = surveys.of(config)
+    identity.set_aside(config, survey, staging, staged, run.run_id)
+    frames = build_tables(read_staged(spark, config, staging, staged), survey)
     counts = {}
-    for name in INGEST_TABLES:
+    for name in ingest_tables(survey):
         frame = frames[name]
         if frame is None:
             continue

@@ -120,6 +120,7 @@ def process(config, nights: list[int] | None = None, workers: int | None = None,
 
 def _process(config, run: StageRun, nights, workers, with_features) -> ProcessResult:
     spark, staging = run.spark, run.staging
+    survey = surveys.of(config)
     workers = workers or engine.decode_parallelism(config)
     counts, feature_seconds, n_objects = {}, 0.0, 0
     if not delta.table_exists(config, "detection"):
@@ -127,7 +128,7 @@ def _process(config, run: StageRun, nights, workers, with_features) -> ProcessRe
     oids = touched_objects(spark, config, nights)
     detection = delta.read_table(spark, config, "detection").join(oids, "oid", "left_semi")
     corrected_path = storage.join(staging, "corrected_detection")
-    correct(detection).write.parquet(engine.spark_path(config, corrected_path))
+    correct(detection, survey).write.parquet(engine.spark_path(config, corrected_path))
     corrected = spark.read.parquet(engine.spark_path(config, corrected_path))
     n_objects = corrected.select("oid").distinct().count()
     log.info("processing %d objects (%s)", n_objects,
@@ -140,22 +141,24 @@ def _process(config, run: StageRun, nights, workers, with_features) -> ProcessRe
         non_detection = non_detection.join(oids, "oid", "left_semi")
     alert = delta.read_table(spark, config, "alert").join(
         oids.withColumnRenamed("oid", "objectId"), "objectId", "left_semi")
-    ps1 = surveys.of(config).object_context(
+    ps1 = survey.object_context(
         lambda name: delta.read_table(spark, config, name), alert)
     reference = _read(spark, config, "reference")
-    stats = magstat(corrected, non_detection, ps1)
+    stats = magstat(corrected, non_detection, ps1, survey=survey)
     stats_path = storage.join(staging, "magstat")
     stats.write.parquet(engine.spark_path(config, stats_path))
     stats = spark.read.parquet(engine.spark_path(config, stats_path))
     counts["magstat"] = delta.merge_into(spark, config, "magstat", stats)
-    object_frame = objects(corrected, stats, alert, ps1, reference)
+    object_frame = objects(corrected, stats, alert, ps1, reference, survey=survey)
     object_path = storage.join(staging, "object")
     object_frame.write.parquet(engine.spark_path(config, object_path))
     object_frame = spark.read.parquet(engine.spark_path(config, object_path))
     counts["object"] = delta.merge_into(spark, config, "object", object_frame)
     wise = match_night(spark, config, staging, object_frame, counts)   # lake.xmatch
 
-    if with_features:
+    if with_features and not survey.computes_features:
+        log.info("no features for %s objects yet: object and magstat only", survey.name)
+    elif with_features:
         features, feature_seconds = compute_features(spark, config, staging, {
             "detection": feature_table.detection_input(corrected, ps1),
             "non_detection": (non_detection.select(*feature_table.NON_DETECTION_INPUT)

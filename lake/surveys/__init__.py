@@ -5,9 +5,10 @@ survey provides and how to add one (a folder plus a line in ``SURVEYS``)."""
 from __future__ import annotations
 
 from lake.surveys.base import Survey
+from lake.surveys.lsst import LSST
 from lake.surveys.ztf import ZTF
 
-SURVEYS: dict[str, Survey] = {"ztf": ZTF()}
+SURVEYS: dict[str, Survey] = {"ztf": ZTF(), "lsst": LSST()}
 DEFAULT = "ztf"
 
 

@@ -134,6 +134,9 @@ class Survey(abc.ABC):
     #: ``saturation_rate``).
     saturation_magnitude: float
     feature_rules: FeatureRules
+    #: Whether the process stage computes light-curve features (and so the classifiers
+    #: that read them run) for the survey's objects; False until its extractor exists.
+    computes_features: bool = True
     quality: QualityRanges
 
     # --- bronze: packets -> staging tables (lake.bronze.decode, in worker processes) ----
