@@ -53,6 +53,7 @@ class Classifier:
     schema: str = PROBABILITY_SCHEMA
     finish: Callable | None = None   # (staged rows, night=, survey=) -> rows to merge
     optional: bool = False           # without a trained model: skipped with a warning
+    surveys: tuple[str, ...] = ("ztf",)   # whose objects it was trained on and classifies
 
     def models_folder(self, models: Mapping | None):
         return (models or {}).get(self.dir_setting) or self.default_dir
@@ -85,6 +86,11 @@ REGISTRY: tuple[Classifier, ...] = (
 )
 
 
+def for_survey(survey: str, registry=None) -> tuple[Classifier, ...]:
+    """The entries that classify ``survey``'s objects (the others are skipped for it)."""
+    return tuple(e for e in (REGISTRY if registry is None else registry) if survey in e.surveys)
+
+
 def resolve_models(models: Mapping | None, root=None, registry=None) -> dict[str, ModelRef]:
     """{entry name: its resolved model} for every entry of ``registry`` (default
     ``REGISTRY``); raises ``ModelMissing`` (an optional entry without a model is left
@@ -100,4 +106,5 @@ def resolve_models(models: Mapping | None, root=None, registry=None) -> dict[str
     return resolved
 
 
-__all__ = ["Classifier", "REGISTRY", "FEATURES", "FIRST_ALERTS", "resolve_models"]
+__all__ = ["Classifier", "REGISTRY", "FEATURES", "FIRST_ALERTS", "for_survey",
+           "resolve_models"]

@@ -163,6 +163,10 @@ CATALOG = (
                  ("oid", "mjd", "fid", "candid"), "night", query=_lightcurve_sql),
     CatalogTable("forced_photometry", ("forced_photometry",), ("oid", "mjd", "fid"), "night",
                  required=False),
+    # context and follow-up (lake.xmatch, science.anomaly, lake.candidates)
+    CatalogTable("xmatch", ("xmatch",), ("oid", "catalog"), required=False),
+    CatalogTable("anomaly", ("anomaly",), ("oid", "model", "top_class"), required=False),
+    CatalogTable("candidate", ("candidate",), ("night", "rank", "oid"), required=False),
 )
 SOURCE_TABLES = tuple(dict.fromkeys(s for spec in CATALOG for s in spec.sources))
 

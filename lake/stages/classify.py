@@ -38,7 +38,20 @@ def resolve_models(config: dict) -> dict:
     """Every registered classifier's model as the settings say (``science.registry``);
     relative models folders are relative to the project root (the directory holding
     ``conf/``), never to the current directory. Raises ``ModelMissing``."""
-    return registry.resolve_models(config.get("models"), root=CONF_DIR.parent)
+    return registry.resolve_models(config.get("models"), root=CONF_DIR.parent,
+                                   registry=entries(config))
+
+
+def entries(config: dict) -> tuple:
+    """The registry's classifiers for the lake's survey; the others are logged as skipped
+    (an LSST lake has no classifier of its own yet)."""
+    survey = surveys.of(config).name
+    chosen = registry.for_survey(survey)
+    for entry in registry.REGISTRY:
+        if entry not in chosen:
+            log.info("%s skipped: it classifies %s objects, this lake's survey is %s",
+                     entry.name, "/".join(entry.surveys), survey)
+    return chosen
 
 
 def feature_rows(spark, config: dict, oids):
@@ -73,7 +86,7 @@ def classify(config: dict, nights: list[int] | None = None, inputs: str = "") ->
         counts = {}
         oids = touched_objects(spark, config, nights)
         by_table, table_rows = {}, {}   # probability, and entries with a table of their own
-        for entry in registry.REGISTRY:
+        for entry in entries(config):
             frame = INPUTS[entry.input](spark, config, oids) if entry.name in models else None
             if frame is None:
                 continue
