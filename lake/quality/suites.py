@@ -14,7 +14,6 @@ widens the "observed during the night" windows.
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 from dataclasses import dataclass, field
 
@@ -41,16 +40,6 @@ class Check:
     def expect(self, expectation, severity: str = ERROR) -> "Check":
         self.expectations.append((expectation, severity))
         return self
-
-
-def night_mjd(night: int) -> float:
-    """MJD at 00:00 UTC of the night's date.
-
-    >>> night_mjd(20181129)
-    58451.0
-    """
-    day = dt.datetime.strptime(str(night), "%Y%m%d").date()
-    return float((day - dt.date(1858, 11, 17)).days)
 
 
 def _not_null(check: Check, *columns, severity=ERROR):
@@ -111,7 +100,8 @@ def build_checks(read, night: int, present: set[str], run_rows: list[dict],
     ranges = survey.quality
     bands, mag_range = list(ranges.bands), ranges.magnitude
     checks, notes = [], []
-    mjd0 = night_mjd(night)
+    # the night as the survey names nights (ZTF: the UTC date; Rubin: dayObs)
+    mjd0, mjd1 = survey.night_window(night)
     time_column, time_offset = ranges.alert_time
     time0 = mjd0 + time_offset
     at_night = F.col("night") == night
@@ -136,7 +126,7 @@ def build_checks(read, night: int, present: set[str], run_rows: list[dict],
         _between(c, error, 0.0, ranges.sigma_max, strict_min=True)
     if ranges.alert_score is not None:
         _between(c, *ranges.alert_score)
-    _between(c, time_column, time0 - margin, time0 + 1 + margin)  # observed during the night
+    _between(c, time_column, time0 - margin, time0 + (mjd1 - mjd0) + margin)  # in the night
     checks.append(c)
 
     expected = expected_ingest_counts(run_rows, night)
@@ -187,7 +177,7 @@ def build_checks(read, night: int, present: set[str], run_rows: list[dict],
         _radec(c)
         _between(c, "magpsf", *mag_range)
         _between(c, "sigmapsf", 0.0, ranges.sigma_max, strict_min=True)
-        _between(c, "mjd", mjd0, mjd0 + 1, strict_max=True)   # partition = observation date
+        _between(c, "mjd", mjd0, mjd1, strict_max=True)   # partition = observation's night
         _between(c, "magpsf_corr", *mag_range, row_condition=f"magpsf_corr <> {SENTINEL_MAG}",
                  condition_parser="spark")
         checks.append(c)
