@@ -27,14 +27,28 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 
 @pytest.fixture(scope="session")
-def spark():
-    """The embedded engine (one Sail server for the whole test session)."""
+def engine_server():
+    """The embedded engine's server, stopped at the end of the test session."""
     from lake import engine
+
+    yield engine
+    engine.stop()
+
+
+@pytest.fixture(scope="module")
+def spark(engine_server):
+    """The embedded engine's session (one Sail server for the whole test session). A
+    session the server dropped during a long run of other test modules is replaced, so
+    that a module never starts with a dead one."""
     from lake.config import load_config
 
-    session = engine.get_spark(load_config())
-    yield session
-    engine.stop()
+    session = engine_server.get_spark(load_config())
+    try:
+        session.range(1).collect()
+    except Exception:
+        engine_server.stop()
+        session = engine_server.get_spark(load_config())
+    return session
 
 
 @pytest.fixture

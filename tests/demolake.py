@@ -39,7 +39,7 @@ def synthetic_probabilities(oids) -> "pa.Table":  # noqa: F821
 
 
 @pytest.fixture(scope="session")
-def demo_lake(shared_data, spark, tmp_path_factory):
+def demo_lake(shared_data, engine_server, tmp_path_factory):
     """Configuration of the demo lake (do not modify it: use ``lake_copy``)."""
     import deltalake
 
