@@ -241,7 +241,7 @@ def append_deltars_merge(config, staged: Path, schemas) -> dict:
         table, files = TABLES[name], _files(staged, name)
         narrow = list(dict.fromkeys([*table.keys, *priority.priority_columns(table),
                                      *table.partition_by]))
-        winners = priority.first_by_priority(append._staged_narrow(config, files, narrow), table)
+        winners = priority.first_by_priority(append.staged_narrow(config, files, narrow), table)
         keep = {i: np.sort(r.to_numpy()) for i, r in winners.groupby("_file")["_row"]}
         target = delta.delta_table(config, name)
         plan = append.AppendPlan(keep, pa.schema(target.schema().to_arrow()), [], True,

@@ -7,6 +7,8 @@ and new fields appear as new columns.
 """
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import pyarrow as pa
 
 AVRO_TO_ARROW = {
@@ -84,3 +86,16 @@ def append_columns(base: pa.Table, extra: pa.Table) -> pa.Table:
     for name, column in zip(extra.schema.names, extra.columns):
         base = base.append_column(name, column)
     return base
+
+
+def layout_cache(build: Callable[[dict], Any]) -> Callable[[Any], Any]:
+    """``layout_of(schema)``: a parser's flattening layout of a writer schema, built once
+    per schema and process by ``build(schema.raw)`` (every packet of a file shares its
+    writer schema; building the layout walks the whole schema)."""
+    layouts: dict = {}
+
+    def layout_of(schema):
+        if schema.key not in layouts:
+            layouts[schema.key] = build(schema.raw)
+        return layouts[schema.key]
+    return layout_of

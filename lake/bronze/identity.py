@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 
 from lake import delta, storage
 from lake.bronze.decode import QUARANTINE_SCHEMA
+from lake.delta.append import staged_narrow
 from lake.delta.priority import first_by_priority
 from lake.surveys.base import Survey
 from lake.tables import TABLES
@@ -104,7 +105,7 @@ def set_aside(config, survey: Survey, staging: str, staged, run_id: str) -> int:
     if not alert_files:
         return 0
     columns = [survey.alert_id, survey.object_id, "night", "source", "member"]
-    narrow = _staged_narrow(config, alert_files, columns)
+    narrow = staged_narrow(config, alert_files, columns)
     landed = _landed(config, survey, narrow[survey.alert_id].unique().tolist())
     conflicts = find_conflicts(narrow, landed, survey)
     if not conflicts:
@@ -135,15 +136,6 @@ def set_aside(config, survey: Survey, staging: str, staged, run_id: str) -> int:
     log.warning("%d staged alert(s) quarantined as identity conflicts (%s)", len(conflicts),
                 ERROR_CLASS)
     return len(conflicts)
-
-
-def _staged_narrow(config, files: list[str], columns: list[str]) -> pd.DataFrame:
-    parts = []
-    for i, uri in enumerate(files):
-        filesystem, path = storage.arrow_filesystem(config, uri)
-        part = pq.read_table(path, columns=columns, filesystem=filesystem).to_pandas()
-        parts.append(part.assign(_file=i, _row=range(len(part))))
-    return pd.concat(parts, ignore_index=True)
 
 
 def _landed(config, survey: Survey, alert_ids: list) -> pd.DataFrame:

@@ -69,7 +69,7 @@ def plan_append(config: dict, name: str, files: list[str], schema: pa.Schema
     table = TABLES[name]
     narrow_columns = list(dict.fromkeys([*table.keys, *priority_columns(table),
                                          *table.partition_by]))
-    staged = _staged_narrow(config, files, narrow_columns)
+    staged = staged_narrow(config, files, narrow_columns)
     winners = first_by_priority(staged, table)
     exists = table_exists(config, name)
     target, new_fields = schema, []
@@ -138,8 +138,9 @@ def _append_staged(config: dict, name: str, files: list[str], schema: pa.Schema,
             "updated": 0}
 
 
-def _staged_narrow(config: dict, files: list[str], columns: list[str]) -> pd.DataFrame:
-    """The key, priority and partition columns of every staged row, with its file and row."""
+def staged_narrow(config: dict, files: list[str], columns: list[str]) -> pd.DataFrame:
+    """The ``columns`` (e.g. key, priority and partition) of every row of staged Parquet
+    ``files``, with its file index ``_file`` and row ``_row`` in that file."""
     parts = []
     for i, uri in enumerate(files):
         filesystem, path = storage.arrow_filesystem(config, uri)

@@ -334,12 +334,9 @@ def live_runs(config: dict, prefix: str) -> list[dict]:
     root = storage.join(storage.lake_root(config), "_staging")
     live = []
     if storage.is_s3(root):
-        client = storage.s3_client(config)
-        for uri, _ in storage.list_s3(config, storage.join(root, prefix + "*")):
-            if uri.endswith(".lock"):
-                record, _ = read_s3_lock(client, *storage.split_s3(uri))
-                if record is not None and record.get("expires", 0) >= time.time():
-                    live.append({**record, "run_id": uri.rsplit("/", 1)[-1][: -len(".lock")]})
+        for uri, record, _ in _s3_staging_locks(config, root, prefix):
+            if record is not None and record.get("expires", 0) >= time.time():
+                live.append({**record, "run_id": uri.rsplit("/", 1)[-1][: -len(".lock")]})
         return live
     for lock_path in sorted(Path(root).glob(f"{prefix}*.lock")):
         if _file_lock_held(lock_path):
@@ -393,14 +390,19 @@ def clear_stale_staging(config: dict, prefix: str) -> list[dict]:
     return abandoned
 
 
+def _s3_staging_locks(config: dict, root: str, prefix: str):
+    """(uri, record, ETag) of every staging lock object named ``prefix*`` under ``root``."""
+    client = storage.s3_client(config)
+    for uri in sorted(uri for uri, _ in storage.list_s3(config, storage.join(root, prefix + "*"))
+                      if uri.endswith(".lock")):
+        yield (uri, *read_s3_lock(client, *storage.split_s3(uri)))
+
+
 def _clear_stale_s3_staging(config: dict, root: str, prefix: str) -> list[dict]:
     client = storage.s3_client(config)
     abandoned = []
-    locks = sorted(uri for uri, _ in storage.list_s3(config, storage.join(root, prefix + "*"))
-                   if uri.endswith(".lock"))
-    for uri in locks:
+    for uri, record, etag in _s3_staging_locks(config, root, prefix):
         bucket, key = storage.split_s3(uri)
-        record, etag = read_s3_lock(client, bucket, key)
         if record is None or record.get("expires", 0) >= time.time():
             continue
         folder = uri[: -len(".lock")]

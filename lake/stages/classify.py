@@ -34,12 +34,12 @@ class ClassifyResult:
     seconds: float
 
 
-def resolve_models(config: dict) -> dict:
+def resolve_models(config: dict, chosen=None) -> dict:
     """Every registered classifier's model as the settings say (``science.registry``);
     relative models folders are relative to the project root (the directory holding
     ``conf/``), never to the current directory. Raises ``ModelMissing``."""
     return registry.resolve_models(config.get("models"), root=CONF_DIR.parent,
-                                   registry=entries(config))
+                                   registry=entries(config) if chosen is None else chosen)
 
 
 def entries(config: dict) -> tuple:
@@ -78,7 +78,8 @@ INPUTS = {registry.FEATURES: feature_rows, registry.FIRST_ALERTS: first_alerts}
 
 
 def classify(config: dict, nights: list[int] | None = None, inputs: str = "") -> ClassifyResult:
-    models = resolve_models(config)
+    chosen = entries(config)
+    models = resolve_models(config, chosen)
     rows = {}
     with stage_run(config, "classify", night=nights[-1] if nights else None,
                    inputs=inputs, after=("ingest", "process")) as run:
@@ -86,7 +87,7 @@ def classify(config: dict, nights: list[int] | None = None, inputs: str = "") ->
         counts = {}
         oids = touched_objects(spark, config, nights)
         by_table, table_rows = {}, {}   # probability, and entries with a table of their own
-        for entry in entries(config):
+        for entry in chosen:
             frame = INPUTS[entry.input](spark, config, oids) if entry.name in models else None
             if frame is None:
                 continue

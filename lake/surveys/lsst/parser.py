@@ -31,7 +31,7 @@ from typing import Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lake.bronze.flatten import append_columns, records_table, table
+from lake.bronze.flatten import append_columns, layout_cache, records_table, table
 from lake.surveys.base import InvalidAlert, Packet
 from lake.surveys.lsst import schemas
 from lake.surveys.lsst.night import day_obs
@@ -78,13 +78,7 @@ class Layout:
         return cls(fields, f"{version[0]}.{version[1]}" if version else None)
 
 
-_layouts: dict[int, Layout] = {}
-
-
-def layout_of(schema) -> Layout:
-    if schema.key not in _layouts:
-        _layouts[schema.key] = Layout.of(schema.raw)
-    return _layouts[schema.key]
+layout_of = layout_cache(Layout.of)
 
 
 def validate(record: dict) -> None:

@@ -18,8 +18,8 @@ from typing import Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lake.bronze.flatten import (Fields, append_columns, flat_fields, nested_fields,
-                                 records_table, table)
+from lake.bronze.flatten import (Fields, append_columns, flat_fields, layout_cache,
+                                 nested_fields, records_table, table)
 from lake.surveys.base import InvalidAlert, Packet
 from lake.surveys.ztf.night import night_of_jd
 
@@ -58,13 +58,7 @@ class Layout:
                    fp_hist=nested_fields(schema, "fp_hists"))
 
 
-_layouts: dict[int, Layout] = {}
-
-
-def layout_of(schema) -> Layout:
-    if schema.key not in _layouts:
-        _layouts[schema.key] = Layout.of(schema.raw)
-    return _layouts[schema.key]
+layout_of = layout_cache(Layout.of)
 
 
 def validate(record: dict) -> None:
